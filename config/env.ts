@@ -1,0 +1,73 @@
+// Configuration is read from the environment once, validated, and passed down explicitly.
+// Every default works on a laptop with `npm run dev`; production sets the variables in README.md.
+import { z } from 'zod';
+import { parseDurationList, parseDurationMs } from './durations';
+
+const duration = z.string().transform((s, ctx) => {
+  try {
+    return parseDurationMs(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const durationList = z.string().transform((s, ctx) => {
+  try {
+    return parseDurationList(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const EnvSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  /** PostgreSQL connection string. Unset: `npm run dev` serves an embedded PGlite under .data/. */
+  DATABASE_URL: z.string().optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  KEEL_DATA_DIR: z.string().default('.data'),
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** Temporal Cloud: API key auth (implies TLS). */
+  TEMPORAL_API_KEY: z.string().optional(),
+  /** mTLS client certificate and key (PEM file paths), for a self-hosted cluster or Cloud mTLS. */
+  TEMPORAL_TLS_CERT_PATH: z.string().optional(),
+  TEMPORAL_TLS_KEY_PATH: z.string().optional(),
+  TEMPORAL_TLS_CA_PATH: z.string().optional(),
+  TEMPORAL_TLS: bool.optional(),
+  /** Prefix for every task queue name, so tests (or tenants) sharing one server never steal work. */
+  KEEL_TASK_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]*$/).default(''),
+  /** Comma-separated `role:token` pairs. Unset: `npm run dev` generates keys and prints them. */
+  KEEL_API_KEYS: z.string().optional(),
+  KEEL_BODY_LIMIT: z.string().default('100kb'),
+  KEEL_NO_SHOW_GRACE: duration.default(30 * 60_000),
+  KEEL_REMINDERS_BEFORE_START: durationList.default([60 * 60_000, 15 * 60_000]),
+  KEEL_REMINDERS_BEFORE_END: durationList.default([60 * 60_000, 15 * 60_000]),
+  /** Which workers this process hosts (comma-separated): bookings, notifications. */
+  KEEL_WORKERS: z.string().default('bookings,notifications'),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export function temporalAddress(env: Env): string {
+  return env.TEMPORAL_ADDRESS ?? `localhost:${env.TEMPORAL_PORT}`;
+}
