@@ -27,6 +27,7 @@ CREATE TABLE "booking_events" (
     "id" BIGSERIAL NOT NULL,
     "booking_id" VARCHAR(64) NOT NULL,
     "transition_key" VARCHAR(160) NOT NULL,
+    "action" VARCHAR(40) NOT NULL,
     "from_status" "BookingStatus",
     "to_status" "BookingStatus" NOT NULL,
     "actor" VARCHAR(80) NOT NULL,

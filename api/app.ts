@@ -1,0 +1,59 @@
+// The express application, built from its dependencies so tests run it against a real Temporal and
+// PostgreSQL without a listening process of its own.
+import { randomUUID } from 'node:crypto';
+import express, { type Express } from 'express';
+import pinoHttp from 'pino-http';
+import type { Client } from '@temporalio/client';
+import type { Logger } from '../config/logger';
+import type { Db } from '../db/client';
+import { authenticate, parseApiKeys } from './auth';
+import type { BookingWorkflowConfig } from './booking-workflows';
+import { errorHandler, notFoundRoute } from './errors';
+import { openApiDocument } from './openapi';
+import { bookingsRouter } from './routes/bookings';
+import { healthRouter } from './routes/health';
+
+export interface AppDeps {
+  db: Db;
+  client: Client;
+  logger: Logger;
+  apiKeys: string;
+  bodyLimit?: string;
+  workflows: BookingWorkflowConfig;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', true);
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      // A caller's X-Request-Id is kept (it follows the request into the workflow's memo and events).
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      redact: ['req.headers.authorization'],
+    }),
+  );
+  app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
+
+  app.use(healthRouter(deps));
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+
+  const keys = parseApiKeys(deps.apiKeys);
+  app.use('/v1', authenticate(keys));
+  app.use('/v1/bookings', bookingsRouter(deps));
+
+  app.use(notFoundRoute);
+  app.use(errorHandler((err, req) => deps.logger.error({ err, reqId: (req as { id?: unknown }).id }, 'unhandled error')));
+  return app;
+}

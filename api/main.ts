@@ -1,0 +1,53 @@
+// API process entry: one express app over a Temporal client and a Prisma client.
+import { Client, Connection } from '@temporalio/client';
+import { loadEnv } from '../config/env';
+import { createLogger } from '../config/logger';
+import { temporalSettings } from '../config/temporal';
+import { createDb } from '../db/client';
+import { createApp } from './app';
+
+async function main(): Promise<void> {
+  const env = loadEnv();
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'keel-api' });
+  if (!env.DATABASE_URL) throw new Error('DATABASE_URL is required (npm run dev sets it for you)');
+  if (!env.KEEL_API_KEYS) throw new Error('KEEL_API_KEYS is required (npm run dev generates keys for you)');
+  const t = temporalSettings(env);
+  const connection = await Connection.connect({ address: t.address, tls: t.tls, apiKey: t.apiKey });
+  const client = new Client({ connection, namespace: t.namespace });
+  const db = createDb(env.DATABASE_URL, { poolSize: env.DATABASE_POOL_SIZE });
+  const app = createApp({
+    db,
+    client,
+    logger,
+    apiKeys: env.KEEL_API_KEYS,
+    bodyLimit: env.KEEL_BODY_LIMIT,
+    workflows: {
+      taskQueuePrefix: env.KEEL_TASK_QUEUE_PREFIX,
+      settings: {
+        noShowGraceMs: env.KEEL_NO_SHOW_GRACE,
+        remindersBeforeStartMs: env.KEEL_REMINDERS_BEFORE_START,
+        remindersBeforeEndMs: env.KEEL_REMINDERS_BEFORE_END,
+      },
+    },
+  });
+  const server = app.listen(env.PORT, env.HOST, () => {
+    logger.info({ port: env.PORT }, `API listening on http://localhost:${env.PORT}`);
+  });
+  const stop = () => {
+    logger.info('API shutting down');
+    server.close(async () => {
+      await db.$disconnect();
+      await connection.close();
+      process.exit(0);
+    });
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err) => {
+  // eslint-disable-next-line no-console
+  console.error(`keel-api: ${(err as Error).message}`);
+  process.exit(1);
+});

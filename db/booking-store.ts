@@ -1,0 +1,199 @@
+// The one write path for bookings. The API (create), the workflow's activities (every transition,
+// connect, extend) and operator tools (forced transitions, through the workflow) all end here: the
+// row, its event and the audit entry are written in one transaction, and a transition key makes a
+// repeated call a no-op.
+import { createHash } from 'node:crypto';
+import type { Db, Prisma } from './client';
+import { isUniqueViolation } from './errors';
+import type { BookingAction, BookingStatus } from '../domain/booking';
+
+const ACTIVE: BookingStatus[] = ['CONFIRMED', 'ONGOING', 'OVERDUE'];
+
+export interface NewBooking {
+  bookingId: string;
+  customerId: string;
+  carId: string;
+  startsAt: Date;
+  endsAt: Date;
+  amountCents: number;
+  currency: string;
+}
+
+export interface Actor {
+  /** `system` for timers; `<role>:<key id>` for API callers. */
+  actor: string;
+  requestId?: string;
+}
+
+export type CreateResult =
+  | { kind: 'created'; booking: BookingRow }
+  | { kind: 'existing'; booking: BookingRow }
+  | { kind: 'different_request'; booking: BookingRow }
+  | { kind: 'overlap'; conflictingBookingId: string };
+
+export type BookingRow = Prisma.BookingGetPayload<object>;
+
+/** sha256 of the request's meaning (not its formatting): the same booking sent twice hashes alike. */
+export function bookingRequestHash(b: NewBooking): string {
+  const canonical = JSON.stringify([
+    b.bookingId,
+    b.customerId,
+    b.carId,
+    b.startsAt.toISOString(),
+    b.endsAt.toISOString(),
+    b.amountCents,
+    b.currency,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** Serialises everything that touches one car's calendar (creation and extension). */
+async function lockCar(tx: Prisma.TransactionClient, carId: string): Promise<void> {
+  await tx.$executeRaw`INSERT INTO "cars" ("id") VALUES (${carId}) ON CONFLICT ("id") DO UPDATE SET "id" = EXCLUDED."id"`;
+}
+
+async function findOverlap(
+  tx: Prisma.TransactionClient,
+  carId: string,
+  startsAt: Date,
+  endsAt: Date,
+  exceptBookingId: string,
+): Promise<string | undefined> {
+  const other = await tx.booking.findFirst({
+    where: {
+      carId,
+      id: { not: exceptBookingId },
+      status: { in: ACTIVE },
+      startsAt: { lt: endsAt },
+      endsAt: { gt: startsAt },
+    },
+    orderBy: { startsAt: 'asc' },
+    select: { id: true },
+  });
+  return other?.id;
+}
+
+export async function createBooking(db: Db, b: NewBooking, who: Actor, workflowId: string): Promise<CreateResult> {
+  const requestHash = bookingRequestHash(b);
+  const attempt = () =>
+    db.$transaction(async (tx): Promise<CreateResult> => {
+      await lockCar(tx, b.carId);
+      const existing = await tx.booking.findUnique({ where: { id: b.bookingId } });
+      if (existing) {
+        return { kind: existing.requestHash === requestHash ? 'existing' : 'different_request', booking: existing };
+      }
+      const conflict = await findOverlap(tx, b.carId, b.startsAt, b.endsAt, b.bookingId);
+      if (conflict) return { kind: 'overlap', conflictingBookingId: conflict };
+      const booking = await tx.booking.create({
+        data: { id: b.bookingId, customerId: b.customerId, carId: b.carId, startsAt: b.startsAt, endsAt: b.endsAt,
+          amountCents: b.amountCents, currency: b.currency, requestHash, workflowId },
+      });
+      await tx.bookingEvent.create({
+        data: { bookingId: b.bookingId, transitionKey: `${b.bookingId}:v1:create`, action: 'create', toStatus: 'CONFIRMED',
+          actor: who.actor, requestId: who.requestId },
+      });
+      await tx.auditLog.create({
+        data: { actor: who.actor, action: 'booking.create', resourceType: 'booking', resourceId: b.bookingId,
+          requestId: who.requestId, details: { carId: b.carId, startsAt: b.startsAt.toISOString(), endsAt: b.endsAt.toISOString() } },
+      });
+      return { kind: 'created', booking };
+    });
+  try {
+    return await attempt();
+  } catch (err) {
+    // The same id submitted concurrently for two different cars: the loser hits the primary key.
+    // Run once more; it now finds the winner's row and answers as a duplicate would.
+    if (isUniqueViolation(err)) return attempt();
+    throw err;
+  }
+}
+
+/** Undo a creation whose workflow could not be started, so no half-made booking stays behind. */
+export async function deleteUnstartedBooking(db: Db, bookingId: string): Promise<void> {
+  await db.$transaction([
+    db.bookingEvent.deleteMany({ where: { bookingId } }),
+    db.booking.deleteMany({ where: { id: bookingId, version: 1 } }),
+  ]);
+}
+
+export interface BookingChange extends Actor {
+  bookingId: string;
+  /** Deterministic per transition: a second write with the same key changes nothing. */
+  transitionKey: string;
+  action: BookingAction;
+  from: BookingStatus;
+  to: BookingStatus;
+  reason?: string;
+  /** When the clock said it should happen; null for request-driven changes. */
+  scheduledAt?: string;
+  endsAt?: string;
+  connectedAt?: string;
+  returnedAt?: string;
+}
+
+export type ChangeResult =
+  | { outcome: 'applied'; version: number; occurredAt: string }
+  | { outcome: 'already_applied'; version: number; occurredAt: string }
+  | { outcome: 'overlap'; conflictingBookingId: string }
+  | { outcome: 'missing' };
+
+export async function applyBookingChange(db: Db, c: BookingChange): Promise<ChangeResult> {
+  const attempt = () =>
+    db.$transaction(async (tx): Promise<ChangeResult> => {
+      const done = await tx.bookingEvent.findUnique({ where: { transitionKey: c.transitionKey } });
+      if (done) {
+        const row = await tx.booking.findUnique({ where: { id: c.bookingId }, select: { version: true } });
+        return { outcome: 'already_applied', version: row?.version ?? 0, occurredAt: done.occurredAt.toISOString() };
+      }
+      const current = await tx.booking.findUnique({ where: { id: c.bookingId }, select: { carId: true, startsAt: true } });
+      if (!current) return { outcome: 'missing' };
+      if (c.endsAt) {
+        await lockCar(tx, current.carId);
+        const conflict = await findOverlap(tx, current.carId, current.startsAt, new Date(c.endsAt), c.bookingId);
+        if (conflict) return { outcome: 'overlap', conflictingBookingId: conflict };
+      }
+      const now = new Date();
+      const row = await tx.booking.update({
+        where: { id: c.bookingId },
+        data: {
+          status: c.to,
+          version: { increment: 1 },
+          updatedAt: now,
+          ...(c.endsAt ? { endsAt: new Date(c.endsAt) } : {}),
+          ...(c.connectedAt ? { connectedAt: new Date(c.connectedAt) } : {}),
+          ...(c.returnedAt ? { returnedAt: new Date(c.returnedAt) } : {}),
+        },
+        select: { version: true },
+      });
+      await tx.bookingEvent.create({
+        data: {
+          bookingId: c.bookingId, transitionKey: c.transitionKey, action: c.action, fromStatus: c.from, toStatus: c.to,
+          actor: c.actor, reason: c.reason, requestId: c.requestId, occurredAt: now,
+          scheduledAt: c.scheduledAt ? new Date(c.scheduledAt) : null,
+          details: c.endsAt ? { endsAt: c.endsAt } : undefined,
+        },
+      });
+      if (c.actor !== 'system') {
+        await tx.auditLog.create({
+          data: { actor: c.actor, action: `booking.${c.action}`, resourceType: 'booking', resourceId: c.bookingId,
+            requestId: c.requestId, details: { from: c.from, to: c.to, reason: c.reason ?? null } },
+        });
+      }
+      return { outcome: 'applied', version: row.version, occurredAt: now.toISOString() };
+    });
+  try {
+    return await attempt();
+  } catch (err) {
+    // Two attempts of the same activity racing (a timed-out attempt still running): the loser's
+    // event insert hits the transition key; the retry reports the winner's write.
+    if (isUniqueViolation(err)) return attempt();
+    throw err;
+  }
+}
+
+export async function getBookingWithEvents(db: Db, bookingId: string) {
+  return db.booking.findUnique({
+    where: { id: bookingId },
+    include: { events: { orderBy: { id: 'asc' } } },
+  });
+}

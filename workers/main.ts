@@ -1,0 +1,42 @@
+// Worker process entry. KEEL_WORKERS chooses which task queues this process serves (default: all).
+// SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's Runtime handles the signals).
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { loadEnv } from '../config/env';
+import { createLogger } from '../config/logger';
+import { temporalSettings } from '../config/temporal';
+import { createDb } from '../db/client';
+import { TASK_QUEUES, type TaskQueueName } from '../domain/task-queues';
+import { createWorker } from './create';
+
+async function main(): Promise<void> {
+  const env = loadEnv();
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'keel-worker' });
+  if (!env.DATABASE_URL) throw new Error('DATABASE_URL is required (npm run dev sets it for you)');
+  Runtime.install({
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+  });
+  const names = env.KEEL_WORKERS.split(',').map((s) => s.trim()).filter(Boolean) as TaskQueueName[];
+  const unknown = names.filter((n) => !TASK_QUEUES.includes(n));
+  if (unknown.length) throw new Error(`KEEL_WORKERS: unknown worker(s) ${unknown.join(', ')}; known: ${TASK_QUEUES.join(', ')}`);
+
+  const t = temporalSettings(env);
+  const connection = await NativeConnection.connect({ address: t.address, tls: t.tls, apiKey: t.apiKey });
+  const db = createDb(env.DATABASE_URL, { poolSize: env.DATABASE_POOL_SIZE });
+  const workers = await Promise.all(
+    names.map((name) => createWorker(name, { connection, namespace: t.namespace, db, taskQueuePrefix: env.KEEL_TASK_QUEUE_PREFIX })),
+  );
+  logger.info({ taskQueues: workers.map((w) => w.options.taskQueue), address: t.address }, 'workers running');
+  try {
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    await db.$disconnect();
+    await connection.close();
+    logger.info('workers stopped');
+  }
+}
+
+main().catch((err) => {
+  // eslint-disable-next-line no-console
+  console.error(`keel-worker: ${(err as Error).message}`);
+  process.exit(1);
+});

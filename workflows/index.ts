@@ -1,0 +1,2 @@
+// Everything the worker bundles. Workflow code is deterministic: no I/O, no wall clock but the SDK's.
+export { bookingWorkflow } from './booking';
