@@ -22,7 +22,7 @@ export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promi
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: taskQueue(name, deps.taskQueuePrefix),
-    identity: deps.identity,
+    ...(deps.identity ? { identity: deps.identity } : {}),
   };
   if (name === 'bookings') {
     return Worker.create({
