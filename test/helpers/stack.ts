@@ -110,7 +110,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     app, db, dbProxy, client, prefix, keys,
     api: (role: Role | null = 'service') => ({
       get: (path: string) => auth(agent.get(path), role),
-      post: (path: string, body?: object) => auth(agent.post(path), role).send(body ?? {}),
+      post: (path: string, body?: object) => (body === undefined ? auth(agent.post(path), role) : auth(agent.post(path), role).send(body)),
     }),
     startWorkers,
     stopWorkers,

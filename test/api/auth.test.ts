@@ -1,0 +1,67 @@
+// The authorization matrix: every route x every role, no key, and a wrong key.
+import { ROLES, type Role } from '../../api/auth';
+import { startStack, type Stack } from '../helpers/stack';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ name: 'auth' });
+});
+afterAll(() => stack?.stop());
+
+const ALL = [...ROLES];
+const WRITE: Role[] = ['service', 'operator'];
+const routes: Array<{ method: 'get' | 'post'; path: string; allowed: Role[] }> = [
+  { method: 'post', path: '/v1/bookings', allowed: WRITE },
+  { method: 'get', path: '/v1/bookings/some-id', allowed: ALL },
+  { method: 'post', path: '/v1/bookings/some-id/cancel', allowed: WRITE },
+  { method: 'post', path: '/v1/bookings/some-id/extend', allowed: WRITE },
+  { method: 'post', path: '/v1/bookings/some-id/connect', allowed: WRITE },
+  { method: 'post', path: '/v1/bookings/some-id/return', allowed: WRITE },
+  { method: 'post', path: '/v1/bookings/some-id/transition', allowed: ['operator'] },
+];
+
+const cases = routes.flatMap((r) => ALL.map((role) => [r.method.toUpperCase(), r.path, role, r.allowed.includes(role)] as const));
+
+describe('authorization', () => {
+  test.each(cases)('%s %s as %s (allowed: %s)', async (method, path, role, allowed) => {
+    const api = stack.api(role);
+    const res = method === 'GET' ? await api.get(path) : await api.post(path, {});
+    if (allowed) {
+      // Past the gate: the request itself is judged (400 for the empty body, 404 for the unknown id).
+      expect([401, 403]).not.toContain(res.status);
+      expect(res.status).toBeLessThan(500);
+    } else {
+      expect(res.status).toBe(403);
+      expect(res.body.error).toMatchObject({ code: 'FORBIDDEN' });
+    }
+  });
+
+  test.each(routes.map((r) => [r.method.toUpperCase(), r.path] as const))('%s %s without a key or with a wrong key: 401', async (method, path) => {
+    const none = stack.api(null);
+    const res = method === 'GET' ? await none.get(path) : await none.post(path, {});
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('UNAUTHORIZED');
+    const wrong = method === 'GET' ? none.get(path) : none.post(path, {});
+    const res2 = await wrong.set('Authorization', 'Bearer not-a-real-key-0000000000');
+    expect(res2.status).toBe(401);
+    const malformed = method === 'GET' ? none.get(path) : none.post(path, {});
+    expect((await malformed.set('Authorization', 'Basic dXNlcjpwYXNz')).status).toBe(401);
+  });
+
+  test('health, readiness and the OpenAPI document need no key', async () => {
+    const none = stack.api(null);
+    expect((await none.get('/healthz')).body).toEqual({ status: 'ok' });
+    const ready = await none.get('/readyz').expect(200);
+    expect(ready.body).toMatchObject({ status: 'ready', checks: { database: { ok: true }, temporal: { ok: true } } });
+    const doc = await none.get('/v1/openapi.json').expect(200);
+    expect(doc.body.openapi).toMatch(/^3\./);
+    for (const r of routes) {
+      const key = r.path.replace('some-id', '{id}');
+      expect(doc.body.paths[key]?.[r.method]).toBeDefined();
+    }
+    // The schema in the document is the one that validates requests.
+    const create = doc.body.paths['/v1/bookings'].post.requestBody.content['application/json'].schema;
+    expect(create.required).toEqual(expect.arrayContaining(['bookingId', 'customerId', 'carId', 'startsAt', 'endsAt', 'amountCents', 'currency']));
+    expect(create.additionalProperties).toBe(false);
+  });
+});
