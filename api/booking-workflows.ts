@@ -12,6 +12,8 @@ import { taskQueue } from '../domain/task-queues';
 import type { BookingInput, bookingWorkflow } from '../workflows/booking';
 import { ApiError } from './errors';
 
+const START_TIMEOUT_MS = 5000;
+
 export interface BookingWorkflowConfig {
   taskQueuePrefix: string;
   settings: Omit<BookingInput['settings'], 'notificationsTaskQueue'>;
@@ -34,9 +36,16 @@ export function bookingInput(
  * converge on one run; REJECT_DUPLICATE stops a finished booking from being started again (the
  * database row, checked first, is what remembers it beyond Temporal's retention).
  */
-export async function startBookingWorkflow(client: Client, input: BookingInput, cfg: BookingWorkflowConfig): Promise<void> {
+export async function startBookingWorkflow(
+  client: Client,
+  input: BookingInput,
+  cfg: BookingWorkflowConfig,
+  timeoutMs = START_TIMEOUT_MS,
+): Promise<void> {
   try {
-    await client.workflow.start<typeof bookingWorkflow>('bookingWorkflow', {
+    // Bounded: with Temporal unreachable the caller gets a 503 in seconds, not after the client's
+    // full retry schedule.
+    await client.withDeadline(Date.now() + timeoutMs, () => client.workflow.start<typeof bookingWorkflow>('bookingWorkflow', {
       workflowId: workflowIdForBooking(input.bookingId),
       taskQueue: taskQueue('bookings', cfg.taskQueuePrefix),
       args: [input],
@@ -50,7 +59,7 @@ export async function startBookingWorkflow(client: Client, input: BookingInput, 
         { key: CustomerIdKey, value: input.customerId },
         { key: NextTransitionAtKey, value: new Date(input.startsAt) },
       ],
-    });
+    }));
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return; // closed run with this id: already done
     throw err;
