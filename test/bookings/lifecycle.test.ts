@@ -47,7 +47,10 @@ describe('booking lifecycle', () => {
     await stack.api().post(`/v1/bookings/${body.bookingId}/connect`).expect(200);
 
     // The reminder 1 s before start went through the notifications queue into the outbox, once.
-    const reminders = await stack.db.notificationOutbox.findMany({ where: { bookingId: body.bookingId } });
+    const reminders = await eventually(async () => {
+      const rows = await stack.db.notificationOutbox.findMany({ where: { bookingId: body.bookingId } });
+      return rows.length ? rows : undefined;
+    });
     expect(reminders.map((r) => r.kind)).toEqual(['booking.before_start']);
 
     const returned = await stack.api().post(`/v1/bookings/${body.bookingId}/return`).expect(200);
