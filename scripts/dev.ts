@@ -68,7 +68,13 @@ function prettyPrinter(): Pretty | undefined {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { prettyFactory } = require('pino-pretty') as typeof import('pino-pretty');
-    const format = prettyFactory({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' });
+    const format = prettyFactory({
+      colorize: true,
+      translateTime: 'HH:MM:ss.l',
+      // pino-http's request lines as one line: "request completed GET /v1/bookings/x -> 200 (12 ms)".
+      ignore: 'pid,hostname,name,req,res,responseTime',
+      messageFormat: '{msg}{if req.method} {req.method} {req.url}{end}{if res.statusCode} -> {res.statusCode}{end}{if responseTime} ({responseTime} ms){end}',
+    });
     return (line) => {
       if (!line.startsWith('{')) return line;
       try {
@@ -261,14 +267,7 @@ function lockDataDir(dataDir: string): () => void {
   try {
     const pid = Number(fs.readFileSync(file, 'utf8').trim());
     if (pid > 0 && pid !== process.pid) {
-      let alive = false;
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch (err) {
-        alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      if (alive) fail(`another \`npm run dev\` (pid ${pid}) is using ${dataDir}; stop it first, or set KEEL_DATA_DIR to another directory`);
+      if (isAlive(pid)) fail(`another \`npm run dev\` (pid ${pid}) is using ${dataDir}; stop it first, or set KEEL_DATA_DIR to another directory`);
     }
   } catch (err) {
     if ((err as { expected?: boolean }).expected) throw err;
@@ -299,6 +298,7 @@ async function runStack(): Promise<void> {
     process.stderr.write(`keel-dev: ${(err as Error).message}\n`);
     process.exit(1);
   }
+  const startedAt = Date.now();
   const pretty = prettyPrinter();
   const dataDir = path.resolve(ROOT, env.KEEL_DATA_DIR);
   const externalTemporal = Boolean(env.TEMPORAL_ADDRESS);
@@ -310,10 +310,13 @@ async function runStack(): Promise<void> {
   let api: Child | undefined;
   let unlock: (() => void) | undefined;
   let stopping: Promise<void> | undefined;
+  /** Database and Temporal starting up: a stop meanwhile lets them finish first, to close them cleanly. */
+  let starting: Promise<unknown> | undefined;
 
   const shutdown = (code: number, reason: string): Promise<void> =>
     (stopping ??= (async () => {
       log(reason);
+      if (starting) await Promise.race([starting, sleep(20_000)]);
       const steps: Array<[string, (() => Promise<void>) | undefined]> = [
         ['API', api && (() => stopChild(api!, STOP_TIMEOUT_MS.api))],
         ['worker', worker && (() => stopChild(worker!, STOP_TIMEOUT_MS.worker))],
@@ -331,7 +334,7 @@ async function runStack(): Promise<void> {
         }
       }
       unlock?.();
-      log(code === 0 ? 'stopped; state is kept in ' + shortPath(dataDir) : 'stopped');
+      log(code === 0 && (database || temporal) ? `stopped; state is kept in ${shortPath(dataDir)}` : 'stopped');
       process.exit(code);
     })());
 
@@ -412,7 +415,10 @@ async function runStack(): Promise<void> {
       supervise('Temporal dev server', temporal.process);
       return temporal.address;
     };
-    const [db, tmp] = await Promise.allSettled([startDatabase(), startTemporal()]);
+    const startingBoth = Promise.allSettled([startDatabase(), startTemporal()]);
+    starting = startingBoth;
+    const [db, tmp] = await startingBoth;
+    starting = undefined;
     if (db.status === 'rejected') throw db.reason;
     if (tmp.status === 'rejected') throw tmp.reason;
     const databaseUrl = db.value;
@@ -446,7 +452,7 @@ async function runStack(): Promise<void> {
     if (aborted()) return;
 
     printBanner({ env, dataDir, keys, temporalAddress, databaseUrl, embedded: !externalDb, devServer: temporal });
-    log('ready');
+    log(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   } catch (err) {
     const message = (err as { expected?: boolean }).expected ? (err as Error).message : errorText(err);
     await shutdown(1, `cannot start: ${message}`);
@@ -466,7 +472,7 @@ function printBanner(o: {
   const apiUrl = `http://localhost:${env.PORT}`;
   const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
   const show = (token: string | undefined) =>
-    !token ? undefined : keys.source === 'environment' ? `${token.slice(0, 4)}... (from KEEL_API_KEYS)` : token;
+    !token ? undefined : keys.source === 'environment' ? `${token.slice(0, 4)}...` : token;
   const service = keys.source === 'environment' ? '<your service key>' : keys.tokens.service;
   const viewer = keys.source === 'environment' ? '<your viewer key>' : keys.tokens.viewer;
 
@@ -491,7 +497,7 @@ function printBanner(o: {
     `  Temporal         ${o.temporalAddress}, namespace ${env.TEMPORAL_NAMESPACE}` +
       (o.devServer ? ` (dev server, state in ${shortPath(path.join(o.dataDir, 'temporal.db'))})` : ' (TEMPORAL_ADDRESS)'),
     `  Database         ${o.embedded ? `embedded PGlite in ${shortPath(path.join(o.dataDir, 'pglite'))}, ` : ''}${maskUrl(o.databaseUrl)}`,
-    `  API keys         ${keys.file && keys.source !== 'environment' ? `(kept in ${shortPath(keys.file)}; KEEL_API_KEYS overrides)` : ''}`,
+    `  API keys         ${keys.source === 'environment' ? 'from KEEL_API_KEYS' : `kept in ${shortPath(keys.file!)} (KEEL_API_KEYS overrides)`}`,
     ...ROLES.filter((r) => keys.tokens[r]).map((r) => `    ${r.padEnd(10)} ${show(keys.tokens[r])}`),
     '',
     bold('Try it'),
@@ -502,7 +508,9 @@ function printBanner(o: {
     '',
     `  Its workflow is booking-${bookingId}` + (o.devServer ? ` in the Web UI, e.g. query: BookingStatus = "CONFIRMED"` : ''),
     '',
-    `Press Ctrl-C to stop everything; state stays in ${shortPath(o.dataDir)}.`,
+    o.embedded || o.devServer
+      ? `Press Ctrl-C to stop everything; state stays in ${shortPath(o.dataDir)}.`
+      : 'Press Ctrl-C to stop the worker and the API.',
     '',
   ];
   emit('dev', lines.join('\n'));
@@ -510,6 +518,61 @@ function printBanner(o: {
 
 // ---------------------------------------------------------------------------------------------
 // The launcher: runs the stack in its own process group and forwards signals to it.
+
+/** Parent pid of `pid`, from /proc (Linux only; undefined elsewhere). */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid ...": comm may hold spaces or parentheses, so count from the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function commandOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The processes between the terminal and this launcher that `npm run dev` adds (npm, `sh -c`, the tsx
+ * CLI), or just our parent when not started through npm. `kill <npm pid>` makes npm exit without
+ * signalling its script, which would orphan the whole stack; watching these catches that.
+ */
+function launchAncestors(): number[] {
+  const chain: number[] = [];
+  let pid = process.ppid;
+  for (let depth = 0; depth < 4 && pid > 1; depth++) {
+    chain.push(pid);
+    if (/^npm(\s|$)|\/npm-cli\.js\b/.test(commandOf(pid))) return chain; // npm titles itself "npm run dev"
+    pid = parentOf(pid) ?? 0;
+  }
+  return [process.ppid];
+}
+
+/** An exited process its parent has not reaped yet still answers kill(pid, 0). */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 function runLauncher(): void {
   const child = spawn(process.execPath, [...process.execArgv, __filename, ...process.argv.slice(2)], {
@@ -521,6 +584,15 @@ function runLauncher(): void {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal === 'SIGHUP' ? 'SIGTERM' : signal);
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => forward(signal));
+  const ancestors = launchAncestors().map((pid) => ({ pid, command: commandOf(pid) || 'the parent process' }));
+  const watchdog = setInterval(() => {
+    const gone = ancestors.find(({ pid }) => !isAlive(pid) || isZombie(pid));
+    if (gone === undefined) return;
+    clearInterval(watchdog);
+    process.stdout.write(`${tag('dev')} \`${gone.command}\` (pid ${gone.pid}) exited without stopping us; stopping everything\n`);
+    forward('SIGTERM');
+  }, 1_000);
+  watchdog.unref();
   child.once('error', (err) => {
     process.stderr.write(`keel-dev: cannot start: ${err.message}\n`);
     process.exit(1);

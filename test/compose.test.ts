@@ -1,7 +1,8 @@
 // No Docker engine runs in CI, so docker-compose.yml, the Dockerfile and .dockerignore are checked
 // statically: the compose file is well-formed and wired (images, dependencies, environment), every
 // file the image and the services run exists, and nothing drifts from the code (search attributes,
-// configuration variables, worker names).
+// configuration variables, worker names). The README's quick start and configuration table are held
+// to the same standard.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -225,5 +226,22 @@ describe('Dockerfile', () => {
     }
     // The image must never carry local state, secrets or a host's node_modules.
     for (const p of ['node_modules', '.data', '.env', '.git', '.tools']) expect(isIgnored(p)).toBe(true);
+  });
+});
+
+describe('README.md', () => {
+  const readme = read('README.md');
+
+  test('the quick start is the two commands a fresh clone needs (CI runs the second one verbatim)', () => {
+    const quickStart = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('\n## ', readme.indexOf('## Quick start') + 1));
+    const commands = [...quickStart.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1].trim());
+    expect(commands).toEqual(['npm ci && npm run dev', 'npm ci && npm test']);
+    expect(read('.ci/run')).toContain('npm ci && npm test');
+  });
+
+  test('the configuration table documents every variable of config/env.ts', () => {
+    const documented = new Set([...readme.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((m) => m[1]));
+    const missing = [...knownEnvNames()].filter((name) => !documented.has(name));
+    expect(missing).toEqual([]);
   });
 });

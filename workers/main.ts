@@ -1,6 +1,6 @@
 // Worker process entry. KEEL_WORKERS chooses which task queues this process serves (default: all).
 // SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's Runtime handles the signals).
-import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { loadEnv } from '../config/env';
 import { createLogger } from '../config/logger';
 import { temporalSettings } from '../config/temporal';
@@ -13,6 +13,8 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'keel-worker' });
   if (!env.DATABASE_URL) throw new Error('DATABASE_URL is required (npm run dev sets it for you)');
   Runtime.install({
+    // WARN: the SDK's INFO output is mostly webpack bundle statistics on every start.
+    logger: new DefaultLogger(env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace' ? 'INFO' : 'WARN'),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
   });
   const names = env.KEEL_WORKERS.split(',').map((s) => s.trim()).filter(Boolean) as TaskQueueName[];
