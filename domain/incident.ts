@@ -1,0 +1,189 @@
+// Incidents: the shapes and pure rules shared by the incident workflow, the API, the status page and
+// the post-mortem generator. Workflow-safe: no I/O, no clock.
+
+export const SEVERITIES = ['SEV1', 'SEV2', 'SEV3', 'SEV4'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export const INCIDENT_ROLES = ['commander', 'deputy', 'communications', 'operations', 'scribe'] as const;
+export type IncidentRole = (typeof INCIDENT_ROLES)[number];
+
+export const INCIDENT_STATUSES = ['OPEN', 'MITIGATED', 'RESOLVED', 'CLOSED'] as const;
+export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
+
+export const COMPONENT_STATES = ['operational', 'degraded', 'partial_outage', 'major_outage'] as const;
+export type ComponentState = (typeof COMPONENT_STATES)[number];
+
+export const CHECK_NAMES = [
+  'database',
+  'temporal',
+  'pollers',
+  'bookings_not_started',
+  'notification_backlog',
+  'api_error_rate',
+] as const;
+export type CheckName = (typeof CHECK_NAMES)[number];
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  check: CheckName;
+  status: CheckStatus;
+  /** One line for humans: "3 bookings should have started: b1, b2, b3". */
+  summary: string;
+  /** Counts, ids, latencies: what the summary is based on. */
+  evidence: Record<string, unknown>;
+  checkedAt: string;
+}
+
+export interface AutoStep {
+  id: string;
+  kind: 'auto';
+  title: string;
+  check: CheckName;
+}
+
+export interface ManualStep {
+  id: string;
+  kind: 'manual';
+  title: string;
+  instructions: string;
+  role: IncidentRole;
+  /** Escalate to commander and deputy when not done within this long after declaration. */
+  timeLimitMs?: number;
+}
+
+export type RunbookStep = AutoStep | ManualStep;
+
+/** The checklist for one severity, as loaded from runbooks/ when the incident was declared. */
+export interface RunbookSnapshot {
+  severity: Severity;
+  /** `<declared version>+<sha256 prefix of the file>`: changes whenever the file does. */
+  version: string;
+  steps: RunbookStep[];
+}
+
+export type StepState = 'pending' | 'running' | 'ok' | 'warn' | 'fail' | 'done' | 'skipped';
+
+export interface ChecklistItem {
+  step: RunbookStep;
+  state: StepState;
+  /** Latest automated result, for auto steps. */
+  result?: CheckResult;
+  by?: string;
+  at?: string;
+  note?: string;
+  /** ISO time after which the step escalates (manual steps with a time limit). */
+  dueAt?: string;
+  escalatedAt?: string;
+}
+
+export type TimelineKind =
+  | 'declared'
+  | 'check'
+  | 'step_completed'
+  | 'step_skipped'
+  | 'escalation'
+  | 'role_assigned'
+  | 'note'
+  | 'status_update'
+  | 'severity_changed'
+  | 'mitigated'
+  | 'resolved'
+  | 'action_item'
+  | 'closed';
+
+export interface TimelineEntry {
+  seq: number;
+  at: string;
+  kind: TimelineKind;
+  /** `system` for the workflow itself; `<role>:<key id>` or a named person for API callers. */
+  actor: string;
+  text: string;
+  data?: Record<string, unknown>;
+}
+
+export interface RoleAssignment {
+  role: IncidentRole;
+  holder: string;
+  since: string;
+  assignedBy: string;
+}
+
+export interface PublicUpdate {
+  at: string;
+  message: string;
+  componentStates: Record<string, ComponentState>;
+  by: string;
+}
+
+export interface ActionItem {
+  id: string;
+  title: string;
+  owner: string;
+  dueDate: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+export interface IncidentState {
+  incidentId: string;
+  workflowId: string;
+  title: string;
+  severity: Severity;
+  status: IncidentStatus;
+  components: string[];
+  summary?: string;
+  drill: boolean;
+  dedupeKey?: string;
+  declaredAt: string;
+  declaredBy: string;
+  mitigatedAt?: string;
+  resolvedAt?: string;
+  closedAt?: string;
+  resolutionSummary?: string;
+  runbook: { severity: Severity; version: string };
+  /** Current holders. */
+  roles: Partial<Record<IncidentRole, RoleAssignment>>;
+  /** Every assignment ever, in order: the chain of command. */
+  roleHistory: RoleAssignment[];
+  checklist: ChecklistItem[];
+  timeline: TimelineEntry[];
+  publicUpdates: PublicUpdate[];
+  actionItems: ActionItem[];
+  /** Bumped on every change; the database keeps only the newest snapshot. */
+  version: number;
+}
+
+export function workflowIdForIncident(incidentId: string): string {
+  return `incident-${incidentId}`;
+}
+
+/** An incident counts as open (for dedupe and `?status=open`) until it is resolved. */
+export function isOpen(status: IncidentStatus): boolean {
+  return status === 'OPEN' || status === 'MITIGATED';
+}
+
+const STATE_RANK: Record<ComponentState, number> = { operational: 0, degraded: 1, partial_outage: 2, major_outage: 3 };
+
+export function worstState(states: ComponentState[]): ComponentState {
+  return states.reduce<ComponentState>((w, s) => (STATE_RANK[s] > STATE_RANK[w] ? s : w), 'operational');
+}
+
+/** Why an action is refused in the current state, or null when allowed. */
+export function incidentRefusal(
+  action: 'act' | 'mitigate' | 'resolve' | 'action_item' | 'close',
+  status: IncidentStatus,
+): string | null {
+  switch (action) {
+    case 'act':
+      return status === 'CLOSED' ? 'the incident is closed' : null;
+    case 'mitigate':
+      return status === 'OPEN' ? null : `only an OPEN incident can be marked mitigated (it is ${status})`;
+    case 'resolve':
+      return isOpen(status) ? null : `the incident is already ${status}`;
+    case 'action_item':
+      return status === 'CLOSED' ? 'the incident is closed' : null;
+    case 'close':
+      return status === 'RESOLVED' ? null : `only a RESOLVED incident can be closed (it is ${status})`;
+  }
+}
