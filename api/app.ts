@@ -1,7 +1,7 @@
 // The express application, built from its dependencies so tests run it against a real Temporal and
 // PostgreSQL without a listening process of its own.
 import { randomUUID } from 'node:crypto';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import pinoHttp from 'pino-http';
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../config/logger';
@@ -11,7 +11,11 @@ import type { BookingWorkflowConfig } from './booking-workflows';
 import { errorHandler, notFoundRoute } from './errors';
 import { openApiDocument } from './openapi';
 import { bookingsRouter } from './routes/bookings';
+import { consoleRouter } from './routes/console';
 import { healthRouter } from './routes/health';
+import { incidentsRouter } from './routes/incidents';
+import { statusRouter } from './routes/status';
+import type { RunbookSnapshot, Severity } from '../domain/incident';
 
 export interface AppDeps {
   db: Db;
@@ -20,6 +24,9 @@ export interface AppDeps {
   apiKeys: string;
   bodyLimit?: string;
   workflows: BookingWorkflowConfig;
+  incidents: { components: string[]; runbooks: Map<Severity, RunbookSnapshot> };
+  /** Counts responses for the "recent API error rate" check (api/request-stats.ts). */
+  requestStats?: RequestHandler;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -42,16 +49,28 @@ export function createApp(deps: AppDeps): Express {
       redact: ['req.headers.authorization'],
     }),
   );
+  if (deps.requestStats) app.use(deps.requestStats);
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
 
   app.use(healthRouter(deps));
+  // Public, no key: the status page and the consoles (which ask for a key and call the API with it).
+  app.use(statusRouter({ db: deps.db, components: deps.incidents.components }));
+  app.use(consoleRouter());
+  const openapi = openApiDocument(deps.incidents.components);
   app.get('/v1/openapi.json', (_req, res) => {
-    res.json(openApiDocument());
+    res.json(openapi);
   });
 
   const keys = parseApiKeys(deps.apiKeys);
   app.use('/v1', authenticate(keys));
   app.use('/v1/bookings', bookingsRouter(deps));
+  app.use(
+    '/v1/incidents',
+    incidentsRouter({
+      db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix,
+      components: deps.incidents.components, runbooks: deps.incidents.runbooks,
+    }),
+  );
 
   app.use(notFoundRoute);
   app.use(errorHandler((err, req) => deps.logger.error({ err, reqId: (req as { id?: unknown }).id }, 'unhandled error')));

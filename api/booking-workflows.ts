@@ -1,16 +1,9 @@
 // How the API talks to booking workflows: starting one (idempotently) and sending it requests.
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-} from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { workflowIdForBooking } from '../domain/booking';
 import { BookingStatusKey, CarIdKey, CustomerIdKey, NextTransitionAtKey } from '../domain/search-attributes';
 import { taskQueue } from '../domain/task-queues';
 import type { BookingInput, bookingWorkflow } from '../workflows/booking';
-import { ApiError } from './errors';
 
 const START_TIMEOUT_MS = 5000;
 
@@ -62,28 +55,6 @@ export async function startBookingWorkflow(
     }));
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return; // closed run with this id: already done
-    throw err;
-  }
-}
-
-/** Send an update and turn the workflow's refusals into API errors. */
-export async function sendBookingUpdate<R>(run: () => Promise<R>, bookingStatus: () => Promise<string | undefined>): Promise<R> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) {
-      const cause = err.cause;
-      if (cause instanceof ApplicationFailure) {
-        if (cause.type === 'ValidationFailed') throw new ApiError(400, 'VALIDATION_FAILED', cause.message);
-        if (cause.type === 'BookingOverlap') throw new ApiError(409, 'BOOKING_OVERLAP', cause.message);
-        throw new ApiError(409, 'INVALID_TRANSITION', cause.message);
-      }
-      throw new ApiError(409, 'INVALID_TRANSITION', cause?.message ?? err.message);
-    }
-    if (err instanceof WorkflowNotFoundError || /workflow execution already completed/i.test((err as Error)?.message ?? '')) {
-      const status = await bookingStatus();
-      throw new ApiError(409, 'INVALID_TRANSITION', `the booking is ${status ?? 'finished'}: its lifecycle has ended`);
-    }
     throw err;
   }
 }

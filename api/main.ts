@@ -1,26 +1,35 @@
 // API process entry: one express app over a Temporal client and a Prisma client.
+import os from 'node:os';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadEnv } from '../config/env';
 import { createLogger } from '../config/logger';
 import { temporalSettings } from '../config/temporal';
 import { createDb } from '../db/client';
 import { createApp } from './app';
+import { loadRunbooks } from '../runbooks/load';
+import { createRequestStats } from './request-stats';
 
 async function main(): Promise<void> {
   const env = loadEnv();
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'keel-api' });
   if (!env.DATABASE_URL) throw new Error('DATABASE_URL is required (npm run dev sets it for you)');
   if (!env.KEEL_API_KEYS) throw new Error('KEEL_API_KEYS is required (npm run dev generates keys for you)');
+  // Validated at start-up: a broken runbook stops the API here, not in the middle of an incident.
+  const runbooks = loadRunbooks(path.resolve(env.KEEL_RUNBOOKS_DIR));
   const t = temporalSettings(env);
   const connection = await Connection.connect({ address: t.address, tls: t.tls, apiKey: t.apiKey });
   const client = new Client({ connection, namespace: t.namespace });
   const db = createDb(env.DATABASE_URL, { poolSize: env.DATABASE_POOL_SIZE });
+  const stats = createRequestStats(db, { instance: `${os.hostname()}:${process.pid}` });
   const app = createApp({
     db,
     client,
     logger,
     apiKeys: env.KEEL_API_KEYS,
     bodyLimit: env.KEEL_BODY_LIMIT,
+    incidents: { components: env.KEEL_STATUS_COMPONENTS, runbooks },
+    requestStats: stats.middleware,
     workflows: {
       taskQueuePrefix: env.KEEL_TASK_QUEUE_PREFIX,
       settings: {
@@ -36,6 +45,7 @@ async function main(): Promise<void> {
   const stop = () => {
     logger.info('API shutting down');
     server.close(async () => {
+      await stats.stop().catch(() => undefined);
       await db.$disconnect();
       await connection.close();
       process.exit(0);

@@ -2,6 +2,7 @@
 // requests (z.toJSONSchema), so the document cannot drift from what the API accepts.
 import { z } from 'zod';
 import { CancelBody, CreateBookingBody, EmptyBody, ExtendBody, TransitionBody } from './routes/bookings';
+import { incidentSchemas } from './routes/incidents';
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
 
@@ -29,18 +30,58 @@ const body = (schema: z.ZodType, required = true) => ({
 
 const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } }];
 
-function action(summary: string, schema: z.ZodType, roles: string, required = false) {
+const stepParam = { name: 'stepId', in: 'path', required: true, schema: { type: 'string' } };
+
+function action(summary: string, schema: z.ZodType, roles: string, required = false, params: object[] = idParam) {
   return {
     post: {
       summary: `${summary} (roles: ${roles})`,
-      parameters: idParam,
+      parameters: params,
       requestBody: body(schema, required),
       responses: { '200': { description: 'the booking after the change' }, ...errors(400, 401, 403, 404, 409) },
     },
   };
 }
 
-export function openApiDocument() {
+function incidentPaths(components: string[]) {
+  const S = incidentSchemas(components);
+  const ACT = 'commander, operator';
+  return {
+    '/v1/incidents': {
+      post: {
+        summary: `Declare an incident; with a dedupeKey, an open incident with the same key is returned (roles: ${ACT})`,
+        requestBody: body(S.Declare),
+        responses: { '201': { description: '{incidentId, workflowId, status}' }, '200': { description: 'the open incident with this dedupeKey' }, ...errors(400, 401, 403, 503) },
+      },
+      get: {
+        summary: 'List incidents (roles: commander, operator, viewer)',
+        parameters: [{ name: 'status', in: 'query', schema: { type: 'string', enum: ['open', 'resolved', 'closed', 'all'] } }],
+        responses: { '200': { description: '{incidents: [...]}' }, ...errors(400, 401, 403) },
+      },
+    },
+    '/v1/incidents/{id}': {
+      get: { summary: 'Full state: roles, checklist, timeline, public updates, action items', parameters: idParam, responses: { '200': { description: 'the incident' }, ...errors(401, 403, 404) } },
+    },
+    '/v1/incidents/{id}/postmortem': {
+      get: { summary: 'The blameless post-mortem (text/markdown)', parameters: idParam, responses: { '200': { description: 'Markdown' }, ...errors(401, 403, 404) } },
+    },
+    '/v1/incidents/{id}/roles': action('Assign or hand off a role', S.Role, ACT, true),
+    '/v1/incidents/{id}/checks/run': action('Re-run the automated checks', S.Empty, ACT),
+    '/v1/incidents/{id}/steps/{stepId}/complete': action('Complete a manual step', S.Complete, ACT, false, [...idParam, stepParam]),
+    '/v1/incidents/{id}/steps/{stepId}/skip': action('Skip a step with a reason', S.Skip, ACT, true, [...idParam, stepParam]),
+    '/v1/incidents/{id}/notes': action('Add a note to the timeline', S.Note, ACT, true),
+    '/v1/incidents/{id}/status-updates': action('Post a public status update', S.StatusUpdate, ACT, true),
+    '/v1/incidents/{id}/severity': action('Change the severity', S.Severity, ACT, true),
+    '/v1/incidents/{id}/mitigate': action('Mark mitigated', S.Mitigate, ACT),
+    '/v1/incidents/{id}/resolve': action('Resolve', S.Resolve, ACT, true),
+    '/v1/incidents/{id}/action-items': action('Add a post-mortem action item', S.ActionItem, ACT, true),
+    '/v1/incidents/{id}/close': action('Close after the post-mortem (retrospective sections optional)', S.Close, ACT),
+    '/v1/status': { get: { security: [], summary: 'The public status page as JSON', responses: { '200': { description: 'status document' } } } },
+    '/status': { get: { security: [], summary: 'The public status page (HTML)', responses: { '200': { description: 'HTML' } } } },
+  };
+}
+
+export function openApiDocument(components: string[]) {
   return {
     openapi: '3.1.0',
     info: { title: 'Keel API', version: '1', description: 'Durable booking operations on Temporal.' },
@@ -78,6 +119,7 @@ export function openApiDocument() {
         get: { security: [], summary: 'Temporal and database reachable', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } },
       },
       '/v1/openapi.json': { get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      ...incidentPaths(components),
     },
   };
 }

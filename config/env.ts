@@ -53,8 +53,16 @@ const EnvSchema = z.object({
   KEEL_NO_SHOW_GRACE: duration.default(30 * 60_000),
   KEEL_REMINDERS_BEFORE_START: durationList.default([60 * 60_000, 15 * 60_000]),
   KEEL_REMINDERS_BEFORE_END: durationList.default([60 * 60_000, 15 * 60_000]),
-  /** Which workers this process hosts (comma-separated): bookings, notifications. */
-  KEEL_WORKERS: z.string().default('bookings,notifications'),
+  /** Which workers this process hosts (comma-separated): bookings, notifications, incidents. */
+  KEEL_WORKERS: z.string().default('bookings,notifications,incidents'),
+  /** Components shown on the public status page, and the only ones an incident may name. */
+  KEEL_STATUS_COMPONENTS: z
+    .string()
+    .default('booking-api,car-unlock,payments,notifications,customer-app')
+    .transform((s) => s.split(',').map((c) => c.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'component names are lowercase letters, digits and -')).min(1)),
+  /** Directory of the incident runbooks (one YAML file per severity), validated at start-up. */
+  KEEL_RUNBOOKS_DIR: z.string().default('runbooks'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -125,6 +125,9 @@ export interface ActionItem {
   createdBy: string;
 }
 
+export const RETROSPECTIVE_SECTIONS = ['impact', 'whatWentWell', 'whatWasHard', 'whereWeGotLucky', 'contributingFactors'] as const;
+export type Retrospective = Partial<Record<(typeof RETROSPECTIVE_SECTIONS)[number], string>>;
+
 export interface IncidentState {
   incidentId: string;
   workflowId: string;
@@ -150,6 +153,8 @@ export interface IncidentState {
   timeline: TimelineEntry[];
   publicUpdates: PublicUpdate[];
   actionItems: ActionItem[];
+  /** The blameless review's sections, written at close (or any time before). */
+  retrospective: Retrospective;
   /** Bumped on every change; the database keeps only the newest snapshot. */
   version: number;
 }
@@ -186,4 +191,62 @@ export function incidentRefusal(
     case 'close':
       return status === 'RESOLVED' ? null : `only a RESOLVED incident can be closed (it is ${status})`;
   }
+}
+
+export interface DeclareIncident {
+  incidentId: string;
+  title: string;
+  severity: Severity;
+  components: string[];
+  summary?: string;
+  drill: boolean;
+  dedupeKey?: string;
+  declaredAt: string;
+  declaredBy: string;
+  runbook: RunbookSnapshot;
+}
+
+/**
+ * The state an incident starts in. The API writes it as the row's first snapshot and the workflow
+ * starts from it, so both agree before the first activity runs.
+ */
+export function initialIncidentState(d: DeclareIncident): IncidentState {
+  const declaredMs = Date.parse(d.declaredAt);
+  return {
+    incidentId: d.incidentId,
+    workflowId: workflowIdForIncident(d.incidentId),
+    title: d.title,
+    severity: d.severity,
+    status: 'OPEN',
+    components: d.components,
+    summary: d.summary,
+    drill: d.drill,
+    dedupeKey: d.dedupeKey,
+    declaredAt: d.declaredAt,
+    declaredBy: d.declaredBy,
+    runbook: { severity: d.runbook.severity, version: d.runbook.version },
+    roles: {},
+    roleHistory: [],
+    checklist: d.runbook.steps.map((step) => ({
+      step,
+      state: 'pending',
+      ...(step.kind === 'manual' && step.timeLimitMs !== undefined
+        ? { dueAt: new Date(declaredMs + step.timeLimitMs).toISOString() }
+        : {}),
+    })),
+    timeline: [
+      {
+        seq: 1,
+        at: d.declaredAt,
+        kind: 'declared',
+        actor: d.declaredBy,
+        text: `${d.drill ? 'DRILL: ' : ''}${d.severity} declared: ${d.title}`,
+        data: { components: d.components, runbookVersion: d.runbook.version, ...(d.summary ? { summary: d.summary } : {}) },
+      },
+    ],
+    publicUpdates: [],
+    actionItems: [],
+    retrospective: {},
+    version: 0,
+  };
 }

@@ -1,17 +1,24 @@
-// Builds Keel's workers: `bookings` runs the booking workflows and their database activities,
-// `notifications` runs only notification activities, so a notification backlog can never hold up a
-// booking transition. One process may host both (laptop) or one each (production scaling).
+// Builds Keel's workers, one per task queue: `bookings` runs booking workflows and their database
+// activities; `notifications` only notification activities, so a notification backlog can never hold
+// up a booking transition; `incidents` runs incident workflows, their automated checks and records.
+// One process may host all of them (laptop) or one each (production scaling).
+import type { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createBookingActivities } from '../activities/bookings';
+import { createCheckActivities } from '../activities/checks';
+import { createIncidentActivities } from '../activities/incidents';
 import { createNotificationActivities } from '../activities/notifications';
 import type { Db } from '../db/client';
 import { taskQueue, type TaskQueueName } from '../domain/task-queues';
 
 export interface WorkerDeps {
   connection: NativeConnection;
+  /** A client connection for the health checks (task-queue pollers, system info). */
+  clientConnection: Connection;
   namespace: string;
   db: Db;
   taskQueuePrefix?: string;
+  statusComponents: string[];
   /** Pre-bundled workflow code (tests bundle once); otherwise bundled from workflows/ at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   identity?: string;
@@ -24,12 +31,22 @@ export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promi
     taskQueue: taskQueue(name, deps.taskQueuePrefix),
     ...(deps.identity ? { identity: deps.identity } : {}),
   };
-  if (name === 'bookings') {
-    return Worker.create({
-      ...common,
-      ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-      activities: createBookingActivities({ db: deps.db }),
-    });
+  const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
+  switch (name) {
+    case 'bookings':
+      return Worker.create({ ...common, ...workflows, activities: createBookingActivities({ db: deps.db }) });
+    case 'notifications':
+      return Worker.create({ ...common, activities: createNotificationActivities({ db: deps.db }) });
+    case 'incidents':
+      return Worker.create({
+        ...common,
+        ...workflows,
+        activities: {
+          ...createIncidentActivities({ db: deps.db, statusComponents: deps.statusComponents }),
+          ...createCheckActivities({
+            db: deps.db, connection: deps.clientConnection, namespace: deps.namespace, taskQueuePrefix: deps.taskQueuePrefix,
+          }),
+        },
+      });
   }
-  return Worker.create({ ...common, activities: createNotificationActivities({ db: deps.db }) });
 }

@@ -1,5 +1,6 @@
 // Worker process entry. KEEL_WORKERS chooses which task queues this process serves (default: all).
 // SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's Runtime handles the signals).
+import { Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { loadEnv } from '../config/env';
 import { createLogger } from '../config/logger';
@@ -23,15 +24,22 @@ async function main(): Promise<void> {
 
   const t = temporalSettings(env);
   const connection = await NativeConnection.connect({ address: t.address, tls: t.tls, apiKey: t.apiKey });
+  const clientConnection = await Connection.connect({ address: t.address, tls: t.tls, apiKey: t.apiKey });
   const db = createDb(env.DATABASE_URL, { poolSize: env.DATABASE_POOL_SIZE });
   const workers = await Promise.all(
-    names.map((name) => createWorker(name, { connection, namespace: t.namespace, db, taskQueuePrefix: env.KEEL_TASK_QUEUE_PREFIX })),
+    names.map((name) =>
+      createWorker(name, {
+        connection, clientConnection, namespace: t.namespace, db, taskQueuePrefix: env.KEEL_TASK_QUEUE_PREFIX,
+        statusComponents: env.KEEL_STATUS_COMPONENTS,
+      }),
+    ),
   );
   logger.info({ taskQueues: workers.map((w) => w.options.taskQueue), address: t.address }, 'workers running');
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await db.$disconnect();
+    await clientConnection.close();
     await connection.close();
     logger.info('workers stopped');
   }

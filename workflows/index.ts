@@ -1,2 +1,3 @@
 // Everything the worker bundles. Workflow code is deterministic: no I/O, no wall clock but the SDK's.
 export { bookingWorkflow } from './booking';
+export { incidentWorkflow } from './incident';

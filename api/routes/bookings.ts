@@ -15,7 +15,8 @@ import {
   type RequestMeta,
 } from '../../workflows/booking';
 import { allow, callerOf } from '../auth';
-import { bookingInput, sendBookingUpdate, startBookingWorkflow, type BookingWorkflowConfig } from '../booking-workflows';
+import { bookingInput, startBookingWorkflow, type BookingWorkflowConfig } from '../booking-workflows';
+import { sendUpdate } from '../workflow-updates';
 import { ApiError } from '../errors';
 import { businessId, isoTime, parse } from '../validation';
 
@@ -133,11 +134,13 @@ export function bookingsRouter(deps: BookingRouterDeps): Router {
     const row = await deps.db.booking.findUnique({ where: { id }, select: { status: true } });
     if (!row) throw new ApiError(404, 'NOT_FOUND', `no booking ${id}`);
     const handle = deps.client.workflow.getHandle(workflowIdForBooking(id));
-    const view = await sendBookingUpdate(
+    return sendUpdate(
       () => send(handle),
-      async () => (await deps.db.booking.findUnique({ where: { id }, select: { status: true } }))?.status,
+      async () => {
+        const now = await deps.db.booking.findUnique({ where: { id }, select: { status: true } });
+        return `the booking is ${now?.status ?? 'finished'}: its lifecycle has ended`;
+      },
     );
-    return view;
   }
 
   r.post('/:id/cancel', allow('service', 'operator'), async (req, res) => {

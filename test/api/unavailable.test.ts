@@ -6,6 +6,7 @@ import { createApp } from '../../api/app';
 import { createDb, type Db } from '../../db/client';
 import { createTestDatabase } from '../helpers/database';
 import { bookingBody } from '../helpers/stack';
+import { loadRunbooks } from '../../runbooks/load';
 
 const KEY = 'service-key-0123456789abcdef';
 let database: { url: string; drop(): Promise<void> };
@@ -36,6 +37,7 @@ function app(withDb: Db) {
     client: new Client({ connection, namespace: 'default' }),
     logger: pino({ level: 'silent' }),
     apiKeys: `service:${KEY}`,
+    incidents: { components: ['booking-api'], runbooks: loadRunbooks() },
     workflows: { taskQueuePrefix: 'unused', settings: { noShowGraceMs: 1, remindersBeforeStartMs: [], remindersBeforeEndMs: [] } },
   });
 }

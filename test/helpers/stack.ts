@@ -12,7 +12,10 @@ import type { BookingWorkflowConfig } from '../../api/booking-workflows';
 import type { Role } from '../../api/auth';
 import { createDb, type Db } from '../../db/client';
 import { createWorker } from '../../workers/create';
+import { TASK_QUEUES } from '../../domain/task-queues';
 import { createTestDatabase } from './database';
+import type { RunbookSnapshot, Severity } from '../../domain/incident';
+import { loadRunbooks } from '../../runbooks/load';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy';
 import { testClient, testTemporalAddress, uniquePrefix } from './temporal';
 
@@ -29,7 +32,12 @@ let runtimeInstalled = false;
 export interface StackOptions {
   name: string;
   settings?: Partial<BookingWorkflowConfig['settings']>;
+  /** Runbooks for incidents; default: the repository's runbooks/. */
+  runbooks?: Map<Severity, RunbookSnapshot>;
+  components?: string[];
 }
+
+export const TEST_COMPONENTS = ['booking-api', 'car-unlock', 'payments'];
 
 export interface Stack {
   app: Express;
@@ -39,6 +47,7 @@ export interface Stack {
   client: Client;
   prefix: string;
   keys: Record<Role, string>;
+  workerDb: Db;
   api(role?: Role | null): {
     get(path: string): request.Test;
     post(path: string, body?: object): request.Test;
@@ -67,7 +76,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
   const db = createDb(database.url);
   const workerDb = createDb(proxiedUrl.toString());
-  const { client, close: closeClient } = await testClient();
+  const { client, connection: clientConnection, close: closeClient } = await testClient();
   const prefix = uniquePrefix(opts.name);
   const keys = {
     service: `svc-${randomBytes(12).toString('hex')}`,
@@ -85,6 +94,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     logger: pino({ level: process.env.KEEL_TEST_LOG_LEVEL ?? 'silent' }),
     apiKeys: Object.entries(keys).map(([role, token]) => `${role}:${token}`).join(','),
     workflows,
+    incidents: { components: opts.components ?? TEST_COMPONENTS, runbooks: opts.runbooks ?? loadRunbooks() },
   });
 
   let connection: NativeConnection | undefined;
@@ -92,8 +102,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   let running: Promise<unknown>[] = [];
   const startWorkers = async () => {
     connection ??= await NativeConnection.connect({ address: testTemporalAddress() });
-    const deps = { connection, namespace: 'default', db: workerDb, taskQueuePrefix: prefix, workflowBundle: await workflowBundle() };
-    workers = [await createWorker('bookings', deps), await createWorker('notifications', deps)];
+    const deps = {
+      connection, clientConnection, namespace: 'default', db: workerDb, taskQueuePrefix: prefix,
+      workflowBundle: await workflowBundle(), statusComponents: opts.components ?? TEST_COMPONENTS,
+    };
+    workers = await Promise.all(TASK_QUEUES.map((q) => createWorker(q, deps)));
     running = workers.map((w) => w.run());
   };
   const stopWorkers = async () => {
@@ -107,7 +120,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const agent = request(app);
   const auth = (t: request.Test, role: Role | null) => (role ? t.set('Authorization', `Bearer ${keys[role]}`) : t);
   return {
-    app, db, dbProxy, client, prefix, keys,
+    app, db, dbProxy, client, prefix, keys, workerDb,
     api: (role: Role | null = 'service') => ({
       get: (path: string) => auth(agent.get(path), role),
       post: (path: string, body?: object) => (body === undefined ? auth(agent.post(path), role) : auth(agent.post(path), role).send(body)),
