@@ -10,6 +10,8 @@ afterAll(() => stack?.stop());
 
 const ALL = [...ROLES];
 const WRITE: Role[] = ['service', 'operator'];
+const INCIDENT_ACT: Role[] = ['commander', 'operator'];
+const INCIDENT_READ: Role[] = ['commander', 'operator', 'viewer'];
 const routes: Array<{ method: 'get' | 'post'; path: string; allowed: Role[] }> = [
   { method: 'post', path: '/v1/bookings', allowed: WRITE },
   { method: 'get', path: '/v1/bookings/some-id', allowed: ALL },
@@ -18,6 +20,13 @@ const routes: Array<{ method: 'get' | 'post'; path: string; allowed: Role[] }> =
   { method: 'post', path: '/v1/bookings/some-id/connect', allowed: WRITE },
   { method: 'post', path: '/v1/bookings/some-id/return', allowed: WRITE },
   { method: 'post', path: '/v1/bookings/some-id/transition', allowed: ['operator'] },
+  { method: 'post', path: '/v1/incidents', allowed: INCIDENT_ACT },
+  { method: 'get', path: '/v1/incidents', allowed: INCIDENT_READ },
+  { method: 'get', path: '/v1/incidents/some-id', allowed: INCIDENT_READ },
+  { method: 'get', path: '/v1/incidents/some-id/postmortem', allowed: INCIDENT_READ },
+  ...['roles', 'checks/run', 'steps/a-step/complete', 'steps/a-step/skip', 'notes', 'status-updates', 'severity', 'mitigate', 'resolve', 'action-items', 'close'].map(
+    (action) => ({ method: 'post' as const, path: `/v1/incidents/some-id/${action}`, allowed: INCIDENT_ACT }),
+  ),
 ];
 
 const cases = routes.flatMap((r) => ALL.map((role) => [r.method.toUpperCase(), r.path, role, r.allowed.includes(role)] as const));
@@ -48,7 +57,10 @@ describe('authorization', () => {
     expect((await malformed.set('Authorization', 'Basic dXNlcjpwYXNz')).status).toBe(401);
   });
 
-  test('health, readiness and the OpenAPI document need no key', async () => {
+  test('health, readiness, the status page, the consoles and the OpenAPI document need no key', async () => {
+    await stack.api(null).get('/status').expect(200);
+    await stack.api(null).get('/v1/status').expect(200);
+    await stack.api(null).get('/console/incidents').expect(200);
     const none = stack.api(null);
     expect((await none.get('/healthz')).body).toEqual({ status: 'ok' });
     const ready = await none.get('/readyz').expect(200);
@@ -56,7 +68,7 @@ describe('authorization', () => {
     const doc = await none.get('/v1/openapi.json').expect(200);
     expect(doc.body.openapi).toMatch(/^3\./);
     for (const r of routes) {
-      const key = r.path.replace('some-id', '{id}');
+      const key = r.path.replace('some-id', '{id}').replace('a-step', '{stepId}');
       expect(doc.body.paths[key]?.[r.method]).toBeDefined();
     }
     // The schema in the document is the one that validates requests.
