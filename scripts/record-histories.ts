@@ -1,5 +1,5 @@
 // Records the workflow histories test/replay.test.ts replays: drives real bookings through every path
-// of the booking workflow on a full Keel stack (API, workers, PostgreSQL, Temporal), with short
+// of the booking workflow, and an incident through its whole life, on a full Keel stack (API, workers, PostgreSQL, Temporal), with short
 // durations, waits for each workflow to finish and saves its history as test/histories/<name>.json.
 //
 //   npx tsx scripts/record-histories.ts [--out test/histories] [--only name,name]
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import globalSetup, { stopTestServices } from '../test/global-setup';
 import { bookingBody, eventually, startStack, workflowBundle, type Stack } from '../test/helpers/stack';
 import type { History } from '@temporalio/common/lib/proto-utils';
+import type { RunbookSnapshot, Severity } from '../domain/incident';
 import { explain, historyFileText, readHistoryFile, replayHistories } from './replay';
 
 /**
@@ -26,7 +27,24 @@ import { explain, historyFileText, readHistoryFile, replayHistories } from './re
 const SETTINGS = { noShowGraceMs: 4000, remindersBeforeStartMs: [1500], remindersBeforeEndMs: [1500] };
 const HOUR = 60 * 60_000;
 
-type Scenario = (stack: Stack) => Promise<string /* bookingId */>;
+/** A short SEV2 checklist whose one timed step escalates 1.5 s after the declaration. */
+const INCIDENT_RUNBOOKS = new Map<Severity, RunbookSnapshot>(
+  (['SEV1', 'SEV2', 'SEV3', 'SEV4'] as const).map((severity) => [
+    severity,
+    {
+      severity,
+      version: 'recording+1',
+      steps: [
+        { id: 'database', kind: 'auto', title: 'Database reachable', check: 'database' },
+        { id: 'late-bookings', kind: 'auto', title: 'Bookings started on time', check: 'bookings_not_started' },
+        { id: 'first-update', kind: 'manual', title: 'Post the first public update', instructions: 'Say what is affected.', role: 'communications', timeLimitMs: 1500 },
+        { id: 'verify-unlock', kind: 'manual', title: 'Confirm customers can connect to cars', instructions: 'Try one car.', role: 'operations' },
+      ],
+    },
+  ]),
+);
+
+type Scenario = (stack: Stack) => Promise<string /* workflowId */>;
 
 async function create(stack: Stack, startInMs: number, durationMs: number, over: Record<string, unknown> = {}) {
   const body = bookingBody({ bookingId: `hist-${Math.random().toString(36).slice(2, 10)}`, ...over }, startInMs, durationMs);
@@ -54,20 +72,20 @@ export const SCENARIOS: Record<string, Scenario> = {
     await post(stack, b.bookingId, 'connect', 200);
     await post(stack, b.bookingId, 'connect', 200);
     await post(stack, b.bookingId, 'return', 200);
-    return b.bookingId;
+    return `booking-${b.bookingId}`;
   },
 
   cancelled: async (stack) => {
     const b = await create(stack, HOUR, HOUR);
     await post(stack, b.bookingId, 'cancel', 200, { reason: 'customer changed plans' });
-    return b.bookingId;
+    return `booking-${b.bookingId}`;
   },
 
   // Never connected: NO_SHOW at startsAt + grace.
   'no-show': async (stack) => {
     const b = await create(stack, 500, 60_000);
     await waitForStatus(stack, b.bookingId, 'NO_SHOW');
-    return b.bookingId;
+    return `booking-${b.bookingId}`;
   },
 
   // Connected but not back at endsAt: OVERDUE (customer and operations notified), then returned.
@@ -77,7 +95,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     await post(stack, b.bookingId, 'connect', 200);
     await waitForStatus(stack, b.bookingId, 'OVERDUE');
     await post(stack, b.bookingId, 'return', 200);
-    return b.bookingId;
+    return `booking-${b.bookingId}`;
   },
 
   // Extended once; an extension that would overlap the car's next booking is refused by the
@@ -98,7 +116,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     await post(stack, b.bookingId, 'connect', 200);
     await post(stack, b.bookingId, 'return', 200);
     await post(stack, next.bookingId, 'cancel', 200, { reason: 'recording cleanup' });
-    return b.bookingId;
+    return `booking-${b.bookingId}`;
   },
 
   // Operator override: an edge off the graph is refused, a legal one with a reason is taken.
@@ -108,7 +126,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     await post(stack, b.bookingId, 'transition', 200, { to: 'ONGOING', reason: 'job stuck; customer at the car' }, 'operator');
     await post(stack, b.bookingId, 'connect', 200);
     await post(stack, b.bookingId, 'return', 200);
-    return b.bookingId;
+    return `booking-${b.bookingId}`;
   },
 
   // Requests refused by the update validators before the booking starts, then a cancel.
@@ -117,7 +135,38 @@ export const SCENARIOS: Record<string, Scenario> = {
     await post(stack, b.bookingId, 'connect', 409);
     await post(stack, b.bookingId, 'return', 409);
     await post(stack, b.bookingId, 'cancel', 200, { reason: 'could not unlock' });
-    return b.bookingId;
+    return `booking-${b.bookingId}`;
+  },
+
+  // An incident from declare to close: checks, chain of command, an escalation, steps, a public update,
+  // mitigation, resolution, an action item.
+  'incident-lifecycle': async (stack) => {
+    const act = async (path: string, body: object, expected = 200) => {
+      const res = await stack.api('commander').post(path, body);
+      if (res.status !== expected) throw new Error(`${path}: expected ${expected}, got ${res.status} ${JSON.stringify(res.body)}`);
+      return res;
+    };
+    const { body } = await act('/v1/incidents', { title: 'Cars do not unlock', severity: 'SEV2', components: ['car-unlock'] }, 201);
+    const base = `/v1/incidents/${body.incidentId}`;
+    await act(`${base}/roles`, { role: 'commander', holder: 'alice' });
+    await act(`${base}/roles`, { role: 'deputy', holder: 'bob' });
+    await act(`${base}/roles`, { role: 'commander', holder: 'bob' });
+    await eventually(async () => {
+      const s = (await stack.api('viewer').get(base).expect(200)).body as { timeline: { kind: string }[] };
+      return s.timeline.some((e) => e.kind === 'escalation') && s.timeline.filter((e) => e.kind === 'check').length === 2;
+    }, 15_000);
+    await act(`${base}/steps/first-update/complete`, { note: 'posted' });
+    await act(`${base}/steps/first-update/complete`, {}, 409);
+    await act(`${base}/steps/verify-unlock/skip`, { reason: 'covered by checks' });
+    await act(`${base}/checks/run`, {});
+    await act(`${base}/notes`, { text: 'gateway certificate expired?' });
+    await act(`${base}/status-updates`, { message: 'Some customers cannot unlock cars.', componentStates: { 'car-unlock': 'major_outage' } });
+    await act(`${base}/severity`, { severity: 'SEV1', reason: 'all cities' });
+    await act(`${base}/mitigate`, { note: 'gateway restarted' });
+    await act(`${base}/resolve`, { summary: 'Expired certificate renewed.' });
+    await act(`${base}/action-items`, { title: 'Alert on certificate expiry', owner: 'carol', dueDate: '2026-12-15' });
+    await act(`${base}/close`, { whatWentWell: 'Checks pointed at the gateway.' });
+    return `incident-${body.incidentId}`;
   },
 
   // Both reminder timers fire: 1.5 s before the start and 1.5 s before the end; returned before overdue.
@@ -129,7 +178,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     await post(stack, b.bookingId, 'return', 200);
     const kinds = (await stack.db.notificationOutbox.findMany({ where: { bookingId: b.bookingId }, orderBy: { id: 'asc' } })).map((n) => n.kind);
     if (kinds.join() !== 'booking.before_start,booking.before_end') throw new Error(`unexpected reminders: ${kinds.join()}`);
-    return b.bookingId;
+    return `booking-${b.bookingId}`;
   },
 };
 
@@ -149,7 +198,7 @@ async function main(): Promise<number> {
   await globalSetup();
   let stack: Stack | undefined;
   try {
-    stack = await startStack({ name: 'record-histories', settings: SETTINGS });
+    stack = await startStack({ name: 'record-histories', settings: SETTINGS, runbooks: INCIDENT_RUNBOOKS });
     const s = stack;
     // Warm up first (the first requests pay for Prisma's, the API's and the worker's cold start), then
     // run the scenarios one at a time: their timers are seconds apart, and a loaded machine that
@@ -162,8 +211,7 @@ async function main(): Promise<number> {
       for (let attempt = 1; ; attempt++) {
         try {
           const started = Date.now();
-          const bookingId = await SCENARIOS[name](s);
-          const workflowId = `booking-${bookingId}`;
+          const workflowId = await SCENARIOS[name](s);
           const handle = s.client.workflow.getHandle(workflowId);
           const view = await handle.result();
           recorded.push({ name, workflowId, status: view.status, history: await handle.fetchHistory() });

@@ -7,6 +7,7 @@ import type { Db } from '../../db/client';
 import { declareIncident, deleteUndeclaredIncident, getIncident, listIncidents } from '../../db/incident-store';
 import {
   COMPONENT_STATES,
+  type ComponentState,
   INCIDENT_ROLES,
   RETROSPECTIVE_SECTIONS,
   SEVERITIES,
@@ -162,7 +163,9 @@ export function incidentsRouter(deps: IncidentRouterDeps): Router {
   );
   act('/:id/notes', S.Note, (h, b, req) => h.executeUpdate(wf.addNoteUpdate, { args: [{ ...actor(req), text: b.text }] }));
   act('/:id/status-updates', S.StatusUpdate, (h, b, req) =>
-    h.executeUpdate(wf.postStatusUpdate, { args: [{ ...actor(req), message: b.message, componentStates: b.componentStates }] }),
+    h.executeUpdate(wf.postStatusUpdate, {
+      args: [{ ...actor(req), message: b.message, componentStates: b.componentStates as Record<string, ComponentState> }],
+    }),
   );
   act('/:id/severity', S.Severity, (h, b, req) => h.executeUpdate(wf.changeSeverityUpdate, { args: [{ ...actor(req), ...b }] }));
   act('/:id/mitigate', S.Mitigate, (h, b, req) => h.executeUpdate(wf.mitigateUpdate, { args: [{ ...actor(req), note: b.note }] }));
