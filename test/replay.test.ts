@@ -46,10 +46,11 @@ describe('recorded histories', () => {
     const failed = failures(outcomes);
     if (failed) throw new Error(`histories that no longer replay:\n\n${failed}`);
     for (const o of outcomes) {
-      expect(o.workflowType).toBe('bookingWorkflow');
-      expect(o.workflowId).toMatch(/^booking-/);
+      expect(['bookingWorkflow', 'incidentWorkflow']).toContain(o.workflowType);
       expect(o.events).toBeGreaterThan(5);
     }
+    // Both workflow types are covered.
+    expect(new Set(outcomes.map((o) => o.workflowType))).toEqual(new Set(['bookingWorkflow', 'incidentWorkflow']));
   });
 
   test('an incompatible change (a timer before anything else) fails every history as a determinism violation', async () => {
@@ -62,11 +63,14 @@ describe('recorded histories', () => {
     try {
       const file = path.join(dir, 'workflows.js');
       const current = JSON.stringify(path.join(ROOT, 'workflows', 'booking'));
+      const incident = JSON.stringify(path.join(ROOT, 'workflows', 'incident'));
       fs.writeFileSync(
         file,
         `import { sleep } from '@temporalio/workflow';\n` +
           `import { bookingWorkflow as current } from ${current};\n` +
-          `export async function bookingWorkflow(input) { await sleep(1); return current(input); }\n`,
+          `import { incidentWorkflow as currentIncident } from ${incident};\n` +
+          `export async function bookingWorkflow(input) { await sleep(1); return current(input); }\n` +
+          `export async function incidentWorkflow(input) { await sleep(1); return currentIncident(input); }\n`,
       );
       const files = historyFilesIn(HISTORIES);
       expect(files.length).toBeGreaterThan(0);
