@@ -16,6 +16,8 @@ import { healthRouter } from './routes/health';
 import { incidentsRouter } from './routes/incidents';
 import { statusRouter } from './routes/status';
 import type { RunbookSnapshot, Severity } from '../domain/incident';
+import type { CampaignSettings } from '../workflows/campaign';
+import { campaignsRouter } from './routes/campaigns';
 
 export interface AppDeps {
   db: Db;
@@ -25,6 +27,7 @@ export interface AppDeps {
   bodyLimit?: string;
   workflows: BookingWorkflowConfig;
   incidents: { components: string[]; runbooks: Map<Severity, RunbookSnapshot> };
+  campaigns: CampaignSettings;
   /** Counts responses for the "recent API error rate" check (api/request-stats.ts). */
   requestStats?: RequestHandler;
 }
@@ -64,6 +67,7 @@ export function createApp(deps: AppDeps): Express {
   const keys = parseApiKeys(deps.apiKeys);
   app.use('/v1', authenticate(keys));
   app.use('/v1/bookings', bookingsRouter(deps));
+  app.use('/v1/campaigns', campaignsRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.campaigns }));
   app.use(
     '/v1/incidents',
     incidentsRouter({

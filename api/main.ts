@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { loadEnv } from '../config/env';
+import { campaignSettings, loadEnv } from '../config/env';
 import { createLogger } from '../config/logger';
 import { temporalSettings } from '../config/temporal';
 import { createDb } from '../db/client';
@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     apiKeys: env.KEEL_API_KEYS,
     bodyLimit: env.KEEL_BODY_LIMIT,
     incidents: { components: env.KEEL_STATUS_COMPONENTS, runbooks },
+    campaigns: campaignSettings(env),
     requestStats: stats.middleware,
     workflows: {
       taskQueuePrefix: env.KEEL_TASK_QUEUE_PREFIX,

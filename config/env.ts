@@ -2,6 +2,7 @@
 // Every default works on a laptop with `npm run dev`; production sets the variables in README.md.
 import { z } from 'zod';
 import { parseDurationList, parseDurationMs } from './durations';
+import { providerEnvSchema } from '../providers';
 
 const duration = z.string().transform((s, ctx) => {
   try {
@@ -26,6 +27,7 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const EnvSchema = z.object({
+  ...providerEnvSchema.shape,
   NODE_ENV: z.string().default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -61,6 +63,22 @@ const EnvSchema = z.object({
     .default('booking-api,car-unlock,payments,notifications,customer-app')
     .transform((s) => s.split(',').map((c) => c.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'component names are lowercase letters, digits and -')).min(1)),
+  /** Recipients per campaign page (one activity), pages in flight per campaign, pages per workflow run. */
+  KEEL_CAMPAIGN_PAGE_SIZE: z.coerce.number().int().min(1).max(5000).default(500),
+  KEEL_CAMPAIGN_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  KEEL_CAMPAIGN_PAGES_PER_RUN: z.coerce.number().int().min(1).max(1000).default(100),
+  /** Local hours in which marketing messages are deferred, `start-end` (24 h clock), e.g. 21-8. */
+  KEEL_QUIET_HOURS: z
+    .string()
+    .default('21-8')
+    .transform((s, ctx) => {
+      const m = /^(\d{1,2})-(\d{1,2})$/.exec(s.trim());
+      if (!m || Number(m[1]) > 23 || Number(m[2]) > 23 || m[1] === m[2]) {
+        ctx.addIssue({ code: 'custom', message: 'use start-end hours, e.g. 21-8' });
+        return z.NEVER;
+      }
+      return { startHour: Number(m[1]), endHour: Number(m[2]) };
+    }),
   /** Directory of the incident runbooks (one YAML file per severity), validated at start-up. */
   KEEL_RUNBOOKS_DIR: z.string().default('runbooks'),
 });
@@ -74,6 +92,15 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
   return parsed.data;
+}
+
+export function campaignSettings(env: Env) {
+  return {
+    pageSize: env.KEEL_CAMPAIGN_PAGE_SIZE,
+    concurrency: env.KEEL_CAMPAIGN_CONCURRENCY,
+    pagesPerRun: env.KEEL_CAMPAIGN_PAGES_PER_RUN,
+    quietHours: env.KEEL_QUIET_HOURS,
+  };
 }
 
 export function temporalAddress(env: Env): string {

@@ -1,14 +1,16 @@
 // Builds Keel's workers, one per task queue: `bookings` runs booking workflows and their database
 // activities; `notifications` only notification activities, so a notification backlog can never hold
-// up a booking transition; `incidents` runs incident workflows, their automated checks and records.
+// up a booking transition (campaign workflows run there too); `incidents` runs incident workflows, their automated checks and records.
 // One process may host all of them (laptop) or one each (production scaling).
 import type { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createBookingActivities } from '../activities/bookings';
+import { createCampaignActivities, type BatchingProvider } from '../activities/campaigns';
 import { createCheckActivities } from '../activities/checks';
 import { createIncidentActivities } from '../activities/incidents';
 import { createNotificationActivities } from '../activities/notifications';
 import type { Db } from '../db/client';
+import type { Channel } from '../domain/campaign';
 import { taskQueue, type TaskQueueName } from '../domain/task-queues';
 
 export interface WorkerDeps {
@@ -19,6 +21,10 @@ export interface WorkerDeps {
   db: Db;
   taskQueuePrefix?: string;
   statusComponents: string[];
+  /** Message providers per channel (providers/index.ts builds them from configuration). */
+  providers: Record<Channel, BatchingProvider>;
+  /** Provider limits per channel, messages per second. */
+  channelRates?: Partial<Record<Channel, number>>;
   /** Pre-bundled workflow code (tests bundle once); otherwise bundled from workflows/ at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   identity?: string;
@@ -36,7 +42,16 @@ export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promi
     case 'bookings':
       return Worker.create({ ...common, ...workflows, activities: createBookingActivities({ db: deps.db }) });
     case 'notifications':
-      return Worker.create({ ...common, activities: createNotificationActivities({ db: deps.db }) });
+      // Campaign workflows and every message activity: a campaign of any size competes only with other
+      // messages, never with booking transitions.
+      return Worker.create({
+        ...common,
+        ...workflows,
+        activities: {
+          ...createNotificationActivities({ db: deps.db }),
+          ...createCampaignActivities({ db: deps.db, providers: deps.providers, channelRates: deps.channelRates }),
+        },
+      });
     case 'incidents':
       return Worker.create({
         ...common,

@@ -8,6 +8,7 @@ import { temporalSettings } from '../config/temporal';
 import { createDb } from '../db/client';
 import { TASK_QUEUES, type TaskQueueName } from '../domain/task-queues';
 import { createWorker } from './create';
+import { closeProviders, createProviders, rateLimits } from '../providers';
 
 async function main(): Promise<void> {
   const env = loadEnv();
@@ -26,11 +27,14 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: t.address, tls: t.tls, apiKey: t.apiKey });
   const clientConnection = await Connection.connect({ address: t.address, tls: t.tls, apiKey: t.apiKey });
   const db = createDb(env.DATABASE_URL, { poolSize: env.DATABASE_POOL_SIZE });
+  const providers = createProviders(env, db);
   const workers = await Promise.all(
     names.map((name) =>
       createWorker(name, {
         connection, clientConnection, namespace: t.namespace, db, taskQueuePrefix: env.KEEL_TASK_QUEUE_PREFIX,
         statusComponents: env.KEEL_STATUS_COMPONENTS,
+        providers,
+        channelRates: rateLimits(env),
       }),
     ),
   );
@@ -38,6 +42,7 @@ async function main(): Promise<void> {
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
+    await closeProviders(providers);
     await db.$disconnect();
     await clientConnection.close();
     await connection.close();

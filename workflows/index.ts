@@ -1,3 +1,4 @@
 // Everything the worker bundles. Workflow code is deterministic: no I/O, no wall clock but the SDK's.
 export { bookingWorkflow } from './booking';
 export { incidentWorkflow } from './incident';
+export { campaignWorkflow } from './campaign';

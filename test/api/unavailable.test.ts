@@ -5,7 +5,7 @@ import request from 'supertest';
 import { createApp } from '../../api/app';
 import { createDb, type Db } from '../../db/client';
 import { createTestDatabase } from '../helpers/database';
-import { bookingBody } from '../helpers/stack';
+import { DEFAULT_CAMPAIGN_SETTINGS, bookingBody } from '../helpers/stack';
 import { loadRunbooks } from '../../runbooks/load';
 
 const KEY = 'service-key-0123456789abcdef';
@@ -38,6 +38,7 @@ function app(withDb: Db) {
     logger: pino({ level: 'silent' }),
     apiKeys: `service:${KEY}`,
     incidents: { components: ['booking-api'], runbooks: loadRunbooks() },
+    campaigns: DEFAULT_CAMPAIGN_SETTINGS,
     workflows: { taskQueuePrefix: 'unused', settings: { noShowGraceMs: 1, remindersBeforeStartMs: [], remindersBeforeEndMs: [] } },
   });
 }

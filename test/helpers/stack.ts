@@ -13,6 +13,10 @@ import type { Role } from '../../api/auth';
 import { createDb, type Db } from '../../db/client';
 import { createWorker } from '../../workers/create';
 import { TASK_QUEUES } from '../../domain/task-queues';
+import type { Channel } from '../../domain/campaign';
+import type { BatchingProvider } from '../../activities/campaigns';
+import type { CampaignSettings } from '../../workflows/campaign';
+import { createOutboxProvider } from '../../providers/outbox';
 import { createTestDatabase } from './database';
 import type { RunbookSnapshot, Severity } from '../../domain/incident';
 import { loadRunbooks } from '../../runbooks/load';
@@ -35,9 +39,13 @@ export interface StackOptions {
   /** Runbooks for incidents; default: the repository's runbooks/. */
   runbooks?: Map<Severity, RunbookSnapshot>;
   components?: string[];
+  /** Message providers per channel; default: the outbox for every channel. */
+  providers?: Partial<Record<Channel, BatchingProvider>>;
+  campaignSettings?: Partial<CampaignSettings>;
 }
 
 export const TEST_COMPONENTS = ['booking-api', 'car-unlock', 'payments'];
+export const DEFAULT_CAMPAIGN_SETTINGS: CampaignSettings = { pageSize: 500, concurrency: 4, pagesPerRun: 100, quietHours: { startHour: 21, endHour: 8 } };
 
 export interface Stack {
   app: Express;
@@ -51,6 +59,7 @@ export interface Stack {
   api(role?: Role | null): {
     get(path: string): request.Test;
     post(path: string, body?: object): request.Test;
+    patch(path: string, body: object): request.Test;
   };
   startWorkers(): Promise<void>;
   stopWorkers(): Promise<void>;
@@ -95,8 +104,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     apiKeys: Object.entries(keys).map(([role, token]) => `${role}:${token}`).join(','),
     workflows,
     incidents: { components: opts.components ?? TEST_COMPONENTS, runbooks: opts.runbooks ?? loadRunbooks() },
+    campaigns: { ...DEFAULT_CAMPAIGN_SETTINGS, ...opts.campaignSettings },
   });
 
+  const outbox = createOutboxProvider(workerDb);
   let connection: NativeConnection | undefined;
   let workers: Worker[] = [];
   let running: Promise<unknown>[] = [];
@@ -105,6 +116,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const deps = {
       connection, clientConnection, namespace: 'default', db: workerDb, taskQueuePrefix: prefix,
       workflowBundle: await workflowBundle(), statusComponents: opts.components ?? TEST_COMPONENTS,
+      providers: { email: outbox, sms: outbox, push: outbox, ...opts.providers },
     };
     workers = await Promise.all(TASK_QUEUES.map((q) => createWorker(q, deps)));
     running = workers.map((w) => w.run());
@@ -124,6 +136,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     api: (role: Role | null = 'service') => ({
       get: (path: string) => auth(agent.get(path), role),
       post: (path: string, body?: object) => (body === undefined ? auth(agent.post(path), role) : auth(agent.post(path), role).send(body)),
+      patch: (path: string, body: object) => auth(agent.patch(path), role).send(body),
     }),
     startWorkers,
     stopWorkers,

@@ -1,0 +1,235 @@
+// The write path for campaigns and their deliveries. Every state change of a delivery is guarded by
+// its current status (PENDING -> SENT/FAILED happens once), and the campaign's counters move in the same
+// transaction by exactly the number of rows that changed: counts stay right under retries and replays.
+import { createHash } from 'node:crypto';
+import { Prisma } from '../generated/prisma/client';
+import type { Db } from './client';
+import { isUniqueViolation } from './errors';
+import type { Audience, CampaignStatus, CampaignTemplate, Channel } from '../domain/campaign';
+
+export interface NewCampaign {
+  id: string;
+  idempotencyKey: string;
+  name: string;
+  channel: Channel;
+  template: CampaignTemplate;
+  audience: Audience;
+  promoPoolId?: string;
+  sendAt?: Date;
+  ratePerSecond?: number;
+  marketing: boolean;
+  workflowId: string;
+}
+
+export type CampaignRow = Prisma.CampaignGetPayload<object>;
+
+export function campaignRequestHash(c: Omit<NewCampaign, 'id' | 'workflowId'>): string {
+  return createHash('sha256')
+    .update(JSON.stringify([c.name, c.channel, c.template.subject ?? null, c.template.body, c.audience, c.promoPoolId ?? null,
+      c.sendAt?.toISOString() ?? null, c.ratePerSecond ?? null, c.marketing]))
+    .digest('hex');
+}
+
+export async function createCampaign(
+  db: Db,
+  c: NewCampaign,
+): Promise<{ kind: 'created' | 'existing' | 'different_request'; campaign: CampaignRow }> {
+  const requestHash = campaignRequestHash(c);
+  const existing = await db.campaign.findUnique({ where: { idempotencyKey: c.idempotencyKey } });
+  if (existing) return { kind: existing.requestHash === requestHash ? 'existing' : 'different_request', campaign: existing };
+  try {
+    const campaign = await db.campaign.create({
+      data: {
+        id: c.id, idempotencyKey: c.idempotencyKey, requestHash, name: c.name, channel: c.channel, template: c.template as object,
+        audience: c.audience as object, promoPoolId: c.promoPoolId ?? null, sendAt: c.sendAt ?? null, ratePerSecond: c.ratePerSecond ?? null,
+        marketing: c.marketing, workflowId: c.workflowId,
+      },
+    });
+    return { kind: 'created', campaign };
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    // Concurrent identical submits: the loser reads the winner.
+    const winner = await db.campaign.findUniqueOrThrow({ where: { idempotencyKey: c.idempotencyKey } });
+    return { kind: winner.requestHash === requestHash ? 'existing' : 'different_request', campaign: winner };
+  }
+}
+
+export async function deleteUnstartedCampaign(db: Db, id: string): Promise<void> {
+  await db.campaign.deleteMany({ where: { id, startedAt: null, total: 0 } });
+}
+
+export async function setCampaignStatus(db: Db, id: string, status: CampaignStatus, at = new Date()): Promise<void> {
+  await db.campaign.update({
+    where: { id },
+    data: {
+      status,
+      updatedAt: at,
+      ...(['COMPLETED', 'CANCELLED', 'FAILED'].includes(status) ? { finishedAt: at } : {}),
+    },
+  });
+  if (status === 'RUNNING') {
+    await db.campaign.updateMany({ where: { id, startedAt: null }, data: { startedAt: at } });
+  }
+}
+
+const ADDRESS_COLUMN: Record<Channel, Prisma.Sql> = {
+  email: Prisma.sql`u.email`,
+  sms: Prisma.sql`u.phone`,
+  push: Prisma.sql`u.push_token`,
+};
+
+/**
+ * Freeze the audience: one delivery row per recipient, numbered in a stable order. Opted-out users and
+ * users without an address on the channel are recorded as SKIPPED. One statement, so a retried
+ * activity either finds it done (nothing inserted) or does all of it.
+ */
+export async function snapshotAudience(db: Db, campaignId: string, channel: Channel, audience: Audience): Promise<{ total: number; maxSeq: number }> {
+  const address = ADDRESS_COLUMN[channel];
+  const filter = 'all' in audience ? Prisma.sql`TRUE` : Prisma.sql`u.id = ANY(${audience.userIds}::text[])`;
+  await db.$executeRaw`
+    INSERT INTO "deliveries" ("campaign_id", "user_id", "seq", "status", "last_error")
+    SELECT ${campaignId}, u.id, (ROW_NUMBER() OVER (ORDER BY u.id))::int,
+           (CASE WHEN u.opted_out OR ${address} IS NULL THEN 'SKIPPED' ELSE 'PENDING' END)::"DeliveryStatus",
+           CASE WHEN u.opted_out THEN 'opted out' WHEN ${address} IS NULL THEN 'no address for this channel' END
+    FROM "users" u WHERE ${filter}
+    ON CONFLICT ("campaign_id", "user_id") DO NOTHING`;
+  const [row] = await db.$queryRaw<Array<{ total: number; skipped: number; max_seq: number | null }>>`
+    SELECT count(*)::int AS total, count(*) FILTER (WHERE status = 'SKIPPED')::int AS skipped, max(seq) AS max_seq
+    FROM "deliveries" WHERE "campaign_id" = ${campaignId}`;
+  await db.campaign.update({ where: { id: campaignId }, data: { total: row.total, skipped: row.skipped, updatedAt: new Date() } });
+  return { total: row.total, maxSeq: row.max_seq ?? 0 };
+}
+
+export interface PendingDelivery {
+  userId: string;
+  seq: number;
+  promoCode: string | null;
+  firstName: string | null;
+  address: string | null;
+  timezone: string | null;
+}
+
+/** PENDING deliveries of a seq range that are due (not deferred past `now`). */
+export async function pendingInRange(db: Db, campaignId: string, channel: Channel, fromSeq: number, toSeq: number, now: Date): Promise<PendingDelivery[]> {
+  const address = ADDRESS_COLUMN[channel];
+  return db.$queryRaw<PendingDelivery[]>`
+    SELECT d.user_id AS "userId", d.seq, d.promo_code AS "promoCode", u.first_name AS "firstName", ${address} AS address, u.timezone
+    FROM "deliveries" d JOIN "users" u ON u.id = d.user_id
+    WHERE d.campaign_id = ${campaignId} AND d.seq BETWEEN ${fromSeq} AND ${toSeq} AND d.status = 'PENDING'
+      AND (d.not_before IS NULL OR d.not_before <= ${now})
+    ORDER BY d.seq`;
+}
+
+/**
+ * Give each of these deliveries a free code of the pool, in one transaction: the code row is claimed
+ * only where still unassigned (SKIP LOCKED lets parallel pages take different codes), and the
+ * delivery's unique (pool, code) key makes a double assignment impossible even by mistake.
+ * Returns user -> code; users left out found the pool exhausted.
+ */
+export async function assignPromoCodes(db: Db, campaignId: string, poolId: string, userIds: string[]): Promise<Map<string, string>> {
+  if (!userIds.length) return new Map();
+  return db.$transaction(async (tx) => {
+    // A delivery that already holds a code (an earlier attempt committed it) keeps it.
+    const held = await tx.$queryRaw<Array<{ user_id: string; promo_code: string }>>`
+      SELECT user_id, promo_code FROM "deliveries"
+      WHERE campaign_id = ${campaignId} AND user_id = ANY(${userIds}::text[]) AND promo_code IS NOT NULL`;
+    const result = new Map(held.map((h) => [h.user_id, h.promo_code]));
+    const needing = userIds.filter((u) => !result.has(u));
+    if (!needing.length) return result;
+    const free = await tx.$queryRaw<Array<{ code: string }>>`
+      SELECT code FROM "promo_codes" WHERE pool_id = ${poolId} AND assigned_at IS NULL
+      ORDER BY code LIMIT ${needing.length} FOR UPDATE SKIP LOCKED`;
+    const pairs = needing.slice(0, free.length).map((u, i) => [u, free[i].code] as const);
+    if (!pairs.length) return result;
+    const users = pairs.map((p) => p[0]);
+    const codes = pairs.map((p) => p[1]);
+    await tx.$executeRaw`
+      UPDATE "promo_codes" c SET assigned_campaign_id = ${campaignId}, assigned_user_id = x.user_id, assigned_at = now()
+      FROM unnest(${users}::text[], ${codes}::text[]) AS x(user_id, code)
+      WHERE c.pool_id = ${poolId} AND c.code = x.code AND c.assigned_at IS NULL`;
+    await tx.$executeRaw`
+      UPDATE "deliveries" d SET promo_pool_id = ${poolId}, promo_code = x.code, updated_at = now()
+      FROM unnest(${users}::text[], ${codes}::text[]) AS x(user_id, code)
+      WHERE d.campaign_id = ${campaignId} AND d.user_id = x.user_id AND d.promo_code IS NULL`;
+    for (const [u, c] of pairs) result.set(u, c);
+    return result;
+  });
+}
+
+export interface DeliveryOutcome {
+  userId: string;
+  status: 'SENT' | 'FAILED';
+  providerMessageId?: string;
+  error?: string;
+}
+
+/** Record final outcomes; counters move by the rows that really changed (PENDING ones only). */
+export async function recordOutcomes(db: Db, campaignId: string, outcomes: DeliveryOutcome[]): Promise<{ sent: number; failed: number }> {
+  if (!outcomes.length) return { sent: 0, failed: 0 };
+  const users = outcomes.map((o) => o.userId);
+  const statuses = outcomes.map((o) => o.status);
+  const ids = outcomes.map((o) => o.providerMessageId ?? null);
+  const errors = outcomes.map((o) => o.error ?? null);
+  return db.$transaction(async (tx) => {
+    const changed = await tx.$queryRaw<Array<{ status: string }>>`
+      UPDATE "deliveries" d SET status = x.status::"DeliveryStatus", provider_message_id = x.pid, last_error = x.err,
+        attempts = d.attempts + 1, sent_at = CASE WHEN x.status = 'SENT' THEN now() END, updated_at = now()
+      FROM unnest(${users}::text[], ${statuses}::text[], ${ids}::text[], ${errors}::text[]) AS x(user_id, status, pid, err)
+      WHERE d.campaign_id = ${campaignId} AND d.user_id = x.user_id AND d.status = 'PENDING'
+      RETURNING d.status::text AS status`;
+    const sent = changed.filter((c) => c.status === 'SENT').length;
+    const failed = changed.length - sent;
+    if (changed.length) {
+      await tx.$executeRaw`UPDATE "campaigns" SET sent = sent + ${sent}, failed = failed + ${failed}, updated_at = now() WHERE id = ${campaignId}`;
+    }
+    return { sent, failed };
+  });
+}
+
+/** A transient failure: stays PENDING, with the attempt and the error visible per delivery. */
+export async function recordTransient(db: Db, campaignId: string, failures: Array<{ userId: string; error: string }>): Promise<void> {
+  if (!failures.length) return;
+  await db.$executeRaw`
+    UPDATE "deliveries" d SET attempts = d.attempts + 1, last_error = x.err, updated_at = now()
+    FROM unnest(${failures.map((f) => f.userId)}::text[], ${failures.map((f) => f.error)}::text[]) AS x(user_id, err)
+    WHERE d.campaign_id = ${campaignId} AND d.user_id = x.user_id AND d.status = 'PENDING'`;
+}
+
+/** Quiet hours: push these deliveries to later; they stay PENDING (deferred, not dropped). */
+export async function deferDeliveries(db: Db, campaignId: string, until: Array<{ userId: string; notBefore: Date }>): Promise<void> {
+  if (!until.length) return;
+  await db.$executeRaw`
+    UPDATE "deliveries" d SET not_before = x.nb, updated_at = now()
+    FROM unnest(${until.map((u) => u.userId)}::text[], ${until.map((u) => u.notBefore.toISOString())}::timestamptz[]) AS x(user_id, nb)
+    WHERE d.campaign_id = ${campaignId} AND d.user_id = x.user_id AND d.status = 'PENDING'`;
+}
+
+/** How many deliveries are still PENDING, and when the first of them may be sent. */
+export async function nextPending(db: Db, campaignId: string): Promise<{ count: number; dueAt: Date | null }> {
+  const [row] = await db.$queryRaw<Array<{ count: number; due_now: boolean | null; min_nb: Date | null }>>`
+    SELECT count(*)::int AS count, bool_or(not_before IS NULL OR not_before <= now()) AS due_now, min(not_before) AS min_nb
+    FROM "deliveries" WHERE campaign_id = ${campaignId} AND status = 'PENDING'`;
+  if (!row.count) return { count: 0, dueAt: null };
+  return { count: row.count, dueAt: row.due_now ? new Date() : row.min_nb };
+}
+
+/** Give up on what is still pending (retries exhausted): FAILED, with the reason. */
+export async function failPending(db: Db, campaignId: string, fromSeq: number, toSeq: number, reason: string): Promise<number> {
+  return db.$transaction(async (tx) => {
+    const n = await tx.$executeRaw`
+      UPDATE "deliveries" SET status = 'FAILED', last_error = ${reason}, updated_at = now()
+      WHERE campaign_id = ${campaignId} AND seq BETWEEN ${fromSeq} AND ${toSeq} AND status = 'PENDING'`;
+    if (n) await tx.$executeRaw`UPDATE "campaigns" SET failed = failed + ${n}, updated_at = now() WHERE id = ${campaignId}`;
+    return n;
+  });
+}
+
+/** retry-failed: FAILED deliveries back to PENDING, counters moved back in the same transaction. */
+export async function resetFailed(db: Db, campaignId: string): Promise<number> {
+  return db.$transaction(async (tx) => {
+    const n = await tx.$executeRaw`
+      UPDATE "deliveries" SET status = 'PENDING', updated_at = now() WHERE campaign_id = ${campaignId} AND status = 'FAILED'`;
+    if (n) await tx.$executeRaw`UPDATE "campaigns" SET failed = failed - ${n}, updated_at = now() WHERE id = ${campaignId}`;
+    return n;
+  });
+}

@@ -1,0 +1,248 @@
+// A notification campaign: one workflow, id `campaign-<idempotency key>`, on the `notifications` task
+// queue. It waits for sendAt, freezes the audience into delivery rows, then sends pages of audience
+// positions with bounded concurrency. Progress lives in the database (counters move with every page),
+// so the history holds only page boundaries and stays bounded: the workflow continues as new every
+// `pagesPerRun` pages, carrying its cursor, and a million recipients are a few dozen short runs.
+import * as wf from '@temporalio/workflow';
+import type { CampaignActivities, PageResult } from '../activities/campaigns';
+import type { Audience, CampaignStatus, CampaignTemplate, Channel, QuietHours } from '../domain/campaign';
+
+export interface CampaignSettings {
+  pageSize: number;
+  concurrency: number;
+  pagesPerRun: number;
+  quietHours: QuietHours;
+}
+
+export interface CampaignCursor {
+  maxSeq: number;
+  nextSeq: number;
+  /** Pages interrupted by a pause (or a failed run) that must be sent again. */
+  redo: Array<[number, number]>;
+  ratePerSecond?: number;
+  paused: boolean;
+  /** After the first pass: only deferred (quiet hours) deliveries remain. */
+  pass: number;
+}
+
+export interface CampaignInput {
+  campaignId: string;
+  channel: Channel;
+  template: CampaignTemplate;
+  audience: Audience;
+  promoPoolId?: string;
+  sendAt?: string;
+  ratePerSecond?: number;
+  marketing: boolean;
+  settings: CampaignSettings;
+  cursor?: CampaignCursor;
+}
+
+export interface CampaignProgress {
+  status: CampaignStatus;
+  cursor?: CampaignCursor;
+  pagesInFlight: number;
+}
+
+export const pauseUpdate = wf.defineUpdate<CampaignProgress>('pause');
+export const resumeUpdate = wf.defineUpdate<CampaignProgress>('resume');
+export const cancelCampaignUpdate = wf.defineUpdate<CampaignProgress>('cancel');
+export const setRateUpdate = wf.defineUpdate<CampaignProgress, [{ ratePerSecond: number | null }]>('setRate');
+export const progressQuery = wf.defineQuery<CampaignProgress>('progress');
+
+const book = wf.proxyActivities<CampaignActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+function refused(message: string): wf.ApplicationFailure {
+  return wf.ApplicationFailure.create({ message, type: 'InvalidTransition', nonRetryable: true });
+}
+
+export async function campaignWorkflow(input: CampaignInput): Promise<CampaignProgress> {
+  const { settings } = input;
+  let status: CampaignStatus = input.cursor ? (input.cursor.paused ? 'PAUSED' : 'RUNNING') : 'SCHEDULED';
+  let cursor: CampaignCursor | undefined = input.cursor;
+  let cancelled = false;
+  const inFlight = new Map<string, wf.CancellationScope>();
+  let statusWrites: Promise<unknown> = Promise.resolve();
+
+  const setStatus = (s: CampaignStatus) => {
+    status = s;
+    // In order, and never blocking a handler: the row follows the workflow within moments.
+    statusWrites = statusWrites.then(() => book.setCampaignStatus({ campaignId: input.campaignId, status: s }));
+    return statusWrites;
+  };
+  const progress = (): CampaignProgress => ({ status, cursor, pagesInFlight: inFlight.size });
+
+  wf.setHandler(progressQuery, progress);
+  wf.setHandler(
+    pauseUpdate,
+    async () => {
+      cursor!.paused = true;
+      for (const scope of inFlight.values()) scope.cancel();
+      // Answer once no page is sending any more: "paused" means nothing else goes out.
+      await wf.condition(() => inFlight.size === 0);
+      await setStatus('PAUSED');
+      return progress();
+    },
+    { validator: () => { if (status !== 'RUNNING' || !cursor) throw refused(`only a RUNNING campaign can be paused (it is ${status})`); } },
+  );
+  wf.setHandler(
+    resumeUpdate,
+    async () => {
+      cursor!.paused = false;
+      await setStatus('RUNNING');
+      return progress();
+    },
+    { validator: () => { if (status !== 'PAUSED') throw refused(`only a PAUSED campaign can be resumed (it is ${status})`); } },
+  );
+  wf.setHandler(
+    cancelCampaignUpdate,
+    async () => {
+      cancelled = true;
+      for (const scope of inFlight.values()) scope.cancel();
+      await wf.condition(() => inFlight.size === 0);
+      await setStatus('CANCELLED');
+      return progress();
+    },
+    {
+      validator: () => {
+        if (!['SCHEDULED', 'RUNNING', 'PAUSED'].includes(status)) throw refused(`the campaign is already ${status}`);
+      },
+    },
+  );
+  wf.setHandler(
+    setRateUpdate,
+    async ({ ratePerSecond }) => {
+      if (cursor) cursor.ratePerSecond = ratePerSecond ?? undefined;
+      else input.ratePerSecond = ratePerSecond ?? undefined;
+      return progress();
+    },
+    {
+      validator: ({ ratePerSecond }) => {
+        if (!['SCHEDULED', 'RUNNING', 'PAUSED'].includes(status)) throw refused(`the campaign is already ${status}`);
+        if (ratePerSecond !== null && !(Number.isInteger(ratePerSecond) && ratePerSecond > 0)) throw refused('ratePerSecond must be a positive integer');
+      },
+    },
+  );
+
+  const finish = async (s: CampaignStatus) => {
+    if (status !== s) await setStatus(s);
+    await statusWrites;
+    await wf.condition(wf.allHandlersFinished);
+    return progress();
+  };
+
+  if (!cursor) {
+    if (input.sendAt) {
+      const wait = Date.parse(input.sendAt) - Date.now();
+      if (wait > 0) await wf.condition(() => cancelled, wait, { summary: `send at ${input.sendAt}` });
+    }
+    if (cancelled) return finish('CANCELLED');
+    await setStatus('RUNNING');
+    const snap = await book.snapshotAudience.executeWithOptions(
+      { startToCloseTimeout: '10 minutes', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' }, summary: 'freeze the audience' },
+      [{ campaignId: input.campaignId, channel: input.channel, audience: input.audience }],
+    );
+    cursor = { maxSeq: snap.maxSeq, nextSeq: 1, redo: [], ratePerSecond: input.ratePerSecond, paused: false, pass: 1 };
+  }
+  const c = cursor;
+  let pagesThisRun = 0;
+
+  /** Run one page; a pause or cancel cancels it and puts it back for later. */
+  function launch(range: [number, number]): Promise<void> {
+    const key = `${range[0]}-${range[1]}`;
+    const scope = new wf.CancellationScope();
+    inFlight.set(key, scope);
+    const share = c.ratePerSecond ? c.ratePerSecond / settings.concurrency : undefined;
+    return scope
+      .run(() =>
+        book.deliverPage.executeWithOptions(
+          {
+            startToCloseTimeout: '10 minutes',
+            // Short: a cancellation (pause, cancel) reaches a page on its next heartbeat, within ~3 s.
+            heartbeatTimeout: '4 seconds',
+            cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '20 seconds', maximumAttempts: 12 },
+            summary: `deliver ${range[0]}..${range[1]}`,
+          },
+          [{
+            campaignId: input.campaignId, channel: input.channel, template: input.template, promoPoolId: input.promoPoolId,
+            fromSeq: range[0], toSeq: range[1], ratePerSecond: share,
+            quietHours: input.marketing ? settings.quietHours : undefined,
+          }],
+        ),
+      )
+      .then(
+        (_r: PageResult) => undefined,
+        async (err) => {
+          if (wf.isCancellation(err)) {
+            c.redo.push(range);
+            return;
+          }
+          // Retries exhausted: what is still pending in this page is marked failed, with the reason, and
+          // can be sent again with retry-failed.
+          const e = err as Error & { cause?: Error };
+          const reason = `gave up after retries: ${e.cause?.message ?? e.message}`;
+          await book.failPending({ campaignId: input.campaignId, fromSeq: range[0], toSeq: range[1], reason });
+        },
+      )
+      .finally(() => {
+        inFlight.delete(key);
+        pagesThisRun++;
+      });
+  }
+
+  const nextRange = (): [number, number] | undefined => {
+    if (c.redo.length) return c.redo.shift();
+    if (c.nextSeq > c.maxSeq) return undefined;
+    // Enough pages to keep every lane busy (each lane sends rate/concurrency), and rate-limited pages
+    // of about five seconds' worth, so a rate change or pause applies quickly.
+    const remaining = c.maxSeq - c.nextSeq + 1;
+    const cap = c.ratePerSecond ? Math.ceil((c.ratePerSecond * 5) / settings.concurrency) : settings.pageSize;
+    const size = Math.max(1, Math.min(settings.pageSize, cap, Math.ceil(remaining / settings.concurrency)));
+    const r: [number, number] = [c.nextSeq, Math.min(c.maxSeq, c.nextSeq + size - 1)];
+    c.nextSeq = r[1] + 1;
+    return r;
+  };
+
+  for (;;) {
+    // One pass over the audience with up to `concurrency` pages at once.
+    while (!cancelled) {
+      await wf.condition(() => cancelled || (!c.paused && inFlight.size < settings.concurrency));
+      if (cancelled) break;
+      if (pagesThisRun >= settings.pagesPerRun) {
+        await wf.condition(() => inFlight.size === 0);
+        if (!cancelled && !c.paused) {
+          await statusWrites;
+          await wf.condition(wf.allHandlersFinished);
+          return wf.continueAsNew<typeof campaignWorkflow>({ ...input, cursor: c });
+        }
+        continue;
+      }
+      const range = nextRange();
+      if (!range) {
+        await wf.condition(() => inFlight.size === 0 || cancelled);
+        if (c.redo.length && !cancelled) continue; // a page was interrupted at the very end
+        break;
+      }
+      void launch(range);
+    }
+    if (cancelled) return finish('CANCELLED');
+    // Deferred deliveries (quiet hours) are still PENDING: wait until the first is due, then another pass.
+    const left = await book.nextPending({ campaignId: input.campaignId });
+    if (!left.count) return finish('COMPLETED');
+    const wait = left.dueAt ? Date.parse(left.dueAt) - Date.now() : 0;
+    if (wait <= 0 && c.pass >= 3) {
+      // Due, yet left behind by repeated passes: never loop on them; make them visible instead.
+      await book.failPending({ campaignId: input.campaignId, fromSeq: 1, toSeq: c.maxSeq, reason: 'not sent after repeated passes' });
+      return finish('COMPLETED');
+    }
+    if (wait > 0) await wf.condition(() => cancelled, wait, { summary: `deferred messages due at ${left.dueAt}` });
+    if (cancelled) return finish('CANCELLED');
+    await wf.condition(() => !c.paused || cancelled);
+    c.pass++;
+    c.nextSeq = 1;
+  }
+}
