@@ -56,18 +56,20 @@ const JsonQuery = z.strictObject({});
 const CsvQuery = z.strictObject({ name: poolName });
 const IdParam = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'not a pool id') });
 
-/** A code as read from the upload, with where it came from (JSON index or CSV line) for messages. */
-interface Entry {
-  value: unknown;
+/** The codes as read from the upload, and where each came from (for messages). */
+export interface Upload {
+  values: unknown[];
   /** `codes.3` for JSON, `line 7` for CSV. */
-  where: string;
+  where(i: number): string;
+  csv: boolean;
 }
 
 const show = (v: unknown) => (typeof v === 'string' ? (v.length > 120 ? `${v.slice(0, 120)}...` : v) : v);
 
-export function parseCsvCodes(text: string): Entry[] {
+export function parseCsvCodes(text: string): Upload {
   const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r/);
-  const out: Entry[] = [];
+  const values: string[] = [];
+  const lineNumbers: number[] = [];
   let sawFirst = false;
   lines.forEach((raw, i) => {
     let value = raw.trim();
@@ -78,45 +80,55 @@ export function parseCsvCodes(text: string): Entry[] {
       sawFirst = true;
       if (value.toLowerCase() === 'code') return; // header line
     }
-    out.push({ value, where: `line ${i + 1}` });
+    values.push(value);
+    lineNumbers.push(i + 1);
   });
-  return out;
+  return { values, where: (i) => `line ${lineNumbers[i]}`, csv: true };
 }
 
-/** Every malformed code and every repeated one, in one 400; the valid codes otherwise. */
-export function checkCodes(entries: Entry[], csv: boolean): string[] {
+export function jsonCodes(codes: unknown[]): Upload {
+  return { values: codes, where: (i) => `codes.${i}`, csv: false };
+}
+
+/** Every malformed code and every repeated one, in one 400; the codes otherwise. */
+export function checkCodes(upload: Upload): string[] {
+  const { values, where, csv } = upload;
   const invalid: Array<{ field: string; code: unknown; message: string }> = [];
-  const positions = new Map<string, string[]>();
-  const codes: string[] = [];
-  for (const e of entries) {
-    if (typeof e.value !== 'string' || !CODE.test(e.value)) {
-      const several = csv && typeof e.value === 'string' && /[,;\t]/.test(e.value);
+  // First index of each code; repeats (all indexes, first one included) only for codes seen twice.
+  const first = new Map<string, number>();
+  const repeats = new Map<string, number[]>();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'string' || !CODE.test(v)) {
+      const several = csv && typeof v === 'string' && /[,;\t]/.test(v);
       invalid.push({
-        field: e.where,
-        code: show(e.value),
-        message: typeof e.value !== 'string' ? 'must be a string' : several ? 'one code per line: this line has several columns' : CODE_MESSAGE,
+        field: where(i),
+        code: show(v),
+        message: typeof v !== 'string' ? 'must be a string' : several ? 'one code per line: this line has several columns' : CODE_MESSAGE,
       });
       continue;
     }
-    const at = positions.get(e.value);
-    if (at) at.push(e.where);
+    const at = first.get(v);
+    if (at === undefined) first.set(v, i);
     else {
-      positions.set(e.value, [e.where]);
-      codes.push(e.value);
+      const list = repeats.get(v);
+      if (list) list.push(i);
+      else repeats.set(v, [at, i]);
     }
   }
-  const duplicates = [...positions].filter(([, at]) => at.length > 1).map(([code, at]) => ({ code, count: at.length, at: at.slice(0, 5) }));
-  if (invalid.length === 0 && duplicates.length === 0) {
-    if (codes.length === 0) {
-      throw new ApiError(400, 'VALIDATION_FAILED', 'the upload contains no codes', { fields: [{ field: csv ? 'body' : 'codes', message: 'must contain at least one code' }] });
+  const field = csv ? 'body' : 'codes';
+  if (invalid.length === 0 && repeats.size === 0) {
+    if (values.length === 0) {
+      throw new ApiError(400, 'VALIDATION_FAILED', 'the upload contains no codes', { fields: [{ field, message: 'must contain at least one code' }] });
     }
-    if (codes.length > MAX_CODES_PER_POOL) {
-      throw new ApiError(400, 'VALIDATION_FAILED', `at most ${MAX_CODES_PER_POOL.toLocaleString('en-US')} codes per pool (got ${codes.length})`, {
-        fields: [{ field: csv ? 'body' : 'codes', message: `must contain at most ${MAX_CODES_PER_POOL} codes` }],
+    if (values.length > MAX_CODES_PER_POOL) {
+      throw new ApiError(400, 'VALIDATION_FAILED', `at most ${MAX_CODES_PER_POOL.toLocaleString('en-US')} codes per pool (got ${values.length})`, {
+        fields: [{ field, message: `must contain at most ${MAX_CODES_PER_POOL.toLocaleString('en-US')} codes` }],
       });
     }
-    return codes;
+    return values as string[];
   }
+  const duplicates = [...repeats].map(([code, at]) => ({ code, count: at.length, at: at.slice(0, 5).map(where) }));
   const parts = [
     invalid.length ? `${invalid.length} invalid code${invalid.length === 1 ? '' : 's'} (first at ${invalid[0].field})` : '',
     duplicates.length
@@ -166,20 +178,19 @@ export function promoPoolsRouter(deps: PromoPoolsRouterDeps): Router {
   r.post('/', allow('service', 'operator'), requireKey, json, csv, async (req, res) => {
     const idempotencyKey = idempotencyKeyOf(req);
     let name: string;
-    let entries: Entry[];
-    const isCsv = Boolean(req.is('text/csv'));
-    if (isCsv) {
+    let upload: Upload;
+    if (req.is('text/csv')) {
       ({ name } = parse(CsvQuery, req.query, 'query'));
-      entries = parseCsvCodes(typeof req.body === 'string' ? req.body : '');
+      upload = parseCsvCodes(typeof req.body === 'string' ? req.body : '');
     } else if (req.headers['content-type'] === undefined || req.is('application/json')) {
       parse(JsonQuery, req.query, 'query');
       const body = parse(JsonShape, req.body);
       name = body.name;
-      entries = body.codes.map((value, i) => ({ value, where: `codes.${i}` }));
+      upload = jsonCodes(body.codes);
     } else {
       throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json {"name", "codes": [...]} or text/csv with one code per line and ?name=');
     }
-    const codes = checkCodes(entries, isCsv);
+    const codes = checkCodes(upload);
     const { actor } = callerOf(req);
     const result = await createPromoPool(deps.db, { idempotencyKey, name, codes }, { actor, requestId: String(req.id ?? '') || undefined });
     if (result.kind === 'different_request') {

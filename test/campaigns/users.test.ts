@@ -87,7 +87,7 @@ describe('POST /v1/users/batch', () => {
     expect(one.updatedAt.getTime()).toBeGreaterThan(before.updatedAt.getTime());
     const two = await stack.db.user.findUniqueOrThrow({ where: { id: `${prefix}-00002` } });
     // Stored in canonical form: the IANA name as Intl spells it, the phone number in E.164.
-    expect(two).toMatchObject({ optedOut: true, timezone: 'America/Los_Angeles', phone: '+15550102030', firstName: 'Lukas' });
+    expect(two).toMatchObject({ optedOut: true, timezone: 'America/Los_Angeles', phone: '+15550102030', firstName: 'Olivia' });
     const three = await stack.db.user.findUniqueOrThrow({ where: { id: `${prefix}-00003` } });
     expect(three).toMatchObject({ email: null, phone: null, firstName: null, timezone: null, optedOut: false });
   });

@@ -12,7 +12,7 @@ import type { BookingWorkflowConfig } from '../../api/booking-workflows';
 import type { Role } from '../../api/auth';
 import { createDb, type Db } from '../../db/client';
 import { createWorker } from '../../workers/create';
-import { TASK_QUEUES } from '../../domain/task-queues';
+import { TASK_QUEUES, type TaskQueueName } from '../../domain/task-queues';
 import type { Channel } from '../../domain/campaign';
 import type { BatchingProvider } from '../../activities/campaigns';
 import type { CampaignSettings } from '../../workflows/campaign';
@@ -42,6 +42,8 @@ export interface StackOptions {
   /** Message providers per channel; default: the outbox for every channel. */
   providers?: Partial<Record<Channel, BatchingProvider>>;
   campaignSettings?: Partial<CampaignSettings>;
+  /** Which task queues get an in-process worker (default: all). */
+  workers?: TaskQueueName[];
 }
 
 export const TEST_COMPONENTS = ['booking-api', 'car-unlock', 'payments'];
@@ -56,6 +58,8 @@ export interface Stack {
   prefix: string;
   keys: Record<Role, string>;
   workerDb: Db;
+  /** The database URL the workers use (through the proxy). */
+  workerDbUrl: string;
   api(role?: Role | null): {
     get(path: string): request.Test;
     post(path: string, body?: object): request.Test;
@@ -118,7 +122,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       workflowBundle: await workflowBundle(), statusComponents: opts.components ?? TEST_COMPONENTS,
       providers: { email: outbox, sms: outbox, push: outbox, ...opts.providers },
     };
-    workers = await Promise.all(TASK_QUEUES.map((q) => createWorker(q, deps)));
+    workers = await Promise.all((opts.workers ?? TASK_QUEUES).map((q) => createWorker(q, deps)));
     running = workers.map((w) => w.run());
   };
   const stopWorkers = async () => {
@@ -132,7 +136,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const agent = request(app);
   const auth = (t: request.Test, role: Role | null) => (role ? t.set('Authorization', `Bearer ${keys[role]}`) : t);
   return {
-    app, db, dbProxy, client, prefix, keys, workerDb,
+    app, db, dbProxy, client, prefix, keys, workerDb, workerDbUrl: proxiedUrl.toString(),
     api: (role: Role | null = 'service') => ({
       get: (path: string) => auth(agent.get(path), role),
       post: (path: string, body?: object) => (body === undefined ? auth(agent.post(path), role) : auth(agent.post(path), role).send(body)),

@@ -1,7 +1,9 @@
 // The outbox provider against a real, freshly migrated PostgreSQL database: idempotent by key, one
 // INSERT per batch, duplicates inside a batch and across batches answered with the first message's id.
+// At the end: createProviders (providers/index.ts), the per-channel choice from the environment.
 import { createDb, type Db } from '../../db/client';
 import type { Channel } from '../../domain/campaign';
+import { closeProviders, createProviders, isBatchProvider, providerEnvIssues, providerEnvSchema, rateLimits, smtpOptionsFromUrl } from '../../providers/index';
 import { createOutboxProvider, type OutboxProvider } from '../../providers/outbox';
 import type { OutgoingMessage } from '../../providers/types';
 import { createTestDatabase } from '../helpers/database';
@@ -173,4 +175,71 @@ test('sendMany: 10,000 messages in one call (timing printed)', async () => {
   process.stdout.write(`${line}\n`);
   // Generous bound for a loaded CI machine; the target (100,000 in < 60 s end to end) needs far less.
   expect(best).toBeLessThan(10_000);
+});
+
+// providers/index.ts: the per-channel choice from the environment (its tests live here, where a database is at hand).
+describe('createProviders', () => {
+  const parse = (env: Record<string, string>) => providerEnvSchema.parse(env);
+
+  test('with nothing set every channel uses the outbox, one shared instance, no rate limits', async () => {
+    const config = parse({});
+    expect(config).toMatchObject({ KEEL_PROVIDER_EMAIL: 'outbox', KEEL_PROVIDER_SMS: 'outbox', KEEL_PROVIDER_PUSH: 'outbox', KEEL_WEBHOOK_TIMEOUT: 10_000 });
+    const providers = createProviders(config, db);
+    expect([providers.email.name, providers.sms.name, providers.push.name]).toEqual(['outbox', 'outbox', 'outbox']);
+    expect(providers.sms).toBe(providers.email);
+    expect(isBatchProvider(providers.email)).toBe(true);
+    expect(await providers.push.send(msg('index-push-1', { channel: 'push', to: 'token-1' }))).toMatchObject({ ok: true });
+    expect(rateLimits(config)).toEqual({ email: undefined, sms: undefined, push: undefined });
+    await closeProviders(providers);
+  });
+
+  test('per-channel choice, SMTP URL parsing, rate limits; empty variables count as unset', async () => {
+    const config = parse({
+      KEEL_PROVIDER_EMAIL: 'smtp',
+      KEEL_PROVIDER_SMS: 'webhook',
+      KEEL_PROVIDER_PUSH: '',
+      KEEL_SMTP_URL: 'smtps://keel%40example.com:p%40ss@mail.example.com?rejectUnauthorized=false',
+      KEEL_SMTP_FROM: 'Keel <no-reply@example.com>',
+      KEEL_WEBHOOK_URL: 'https://gateway.example.com/keel',
+      KEEL_WEBHOOK_SECRET: 'a-secret-of-16-chars!',
+      KEEL_WEBHOOK_TIMEOUT: '2500ms',
+      KEEL_RATE_LIMIT_EMAIL: '50',
+      KEEL_RATE_LIMIT_SMS: '12.5',
+      KEEL_RATE_LIMIT_PUSH: '',
+    });
+    const providers = createProviders(config, db);
+    expect([providers.email.name, providers.sms.name, providers.push.name]).toEqual(['smtp', 'webhook', 'outbox']);
+    expect(rateLimits(config)).toEqual({ email: 50, sms: 12.5, push: undefined });
+    expect(config.KEEL_WEBHOOK_TIMEOUT).toBe(2_500);
+    expect(smtpOptionsFromUrl(config.KEEL_SMTP_URL!, 'x@y.z')).toMatchObject({
+      host: 'mail.example.com',
+      port: 465,
+      secure: true,
+      user: 'keel@example.com',
+      pass: 'p@ss',
+      rejectUnauthorized: false,
+    });
+    expect(smtpOptionsFromUrl('smtp://localhost:2525', 'x@y.z')).toMatchObject({ host: 'localhost', port: 2525, secure: false, user: undefined });
+    await closeProviders(providers);
+  });
+
+  test('a chosen provider without its settings fails with the variables to set', () => {
+    const config = parse({ KEEL_PROVIDER_EMAIL: 'smtp', KEEL_PROVIDER_PUSH: 'webhook' });
+    expect(providerEnvIssues(config)).toHaveLength(4);
+    expect(() => createProviders(config, db)).toThrow(/KEEL_PROVIDER_EMAIL=smtp needs KEEL_SMTP_URL/);
+    expect(() => createProviders(config, db)).toThrow(/KEEL_PROVIDER_EMAIL=smtp needs KEEL_SMTP_FROM/);
+    expect(() => createProviders(config, db)).toThrow(/KEEL_PROVIDER_PUSH=webhook needs KEEL_WEBHOOK_URL/);
+    expect(() => createProviders(config, db)).toThrow(/KEEL_PROVIDER_PUSH=webhook needs KEEL_WEBHOOK_SECRET/);
+  });
+
+  test('bad values are refused by the schema with the variable named', () => {
+    const issues = (env: Record<string, string>) => providerEnvSchema.safeParse(env).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
+    expect(issues({ KEEL_PROVIDER_SMS: 'smtp' }).join()).toMatch(/^KEEL_PROVIDER_SMS/);
+    expect(issues({ KEEL_SMTP_URL: 'http://mail.example.com' }).join()).toMatch(/^KEEL_SMTP_URL: must look like smtp:/);
+    expect(issues({ KEEL_WEBHOOK_URL: 'gateway.example.com' }).join()).toMatch(/^KEEL_WEBHOOK_URL/);
+    expect(issues({ KEEL_WEBHOOK_SECRET: 'short' }).join()).toMatch(/^KEEL_WEBHOOK_SECRET: must be at least 16/);
+    expect(issues({ KEEL_WEBHOOK_TIMEOUT: 'soon' }).join()).toMatch(/^KEEL_WEBHOOK_TIMEOUT: invalid duration/);
+    expect(issues({ KEEL_RATE_LIMIT_EMAIL: '0' }).join()).toMatch(/^KEEL_RATE_LIMIT_EMAIL: must be a positive/);
+    expect(issues({ KEEL_RATE_LIMIT_SMS: 'fast' }).join()).toMatch(/^KEEL_RATE_LIMIT_SMS/);
+  });
 });
