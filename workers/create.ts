@@ -48,7 +48,7 @@ export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promi
         ...common,
         ...workflows,
         activities: {
-          ...createNotificationActivities({ db: deps.db }),
+          ...createNotificationActivities({ db: deps.db, providers: deps.providers }),
           ...createCampaignActivities({ db: deps.db, providers: deps.providers, channelRates: deps.channelRates }),
         },
       });

@@ -8,6 +8,8 @@ export function consoleRouter(): Router {
   const r = Router();
   r.get('/console/incidents/:id', (_req, res) => res.sendFile(path.join(CONSOLE_DIR, 'incident.html')));
   r.get('/console/incidents', (_req, res) => res.sendFile(path.join(CONSOLE_DIR, 'incidents.html')));
+  r.get('/console/campaigns/:id', (_req, res) => res.sendFile(path.join(CONSOLE_DIR, 'campaign.html')));
+  r.get('/console/campaigns', (_req, res) => res.sendFile(path.join(CONSOLE_DIR, 'campaigns.html')));
   r.use('/console/assets', express.static(path.join(CONSOLE_DIR, 'assets'), { maxAge: '5m' }));
   return r;
 }

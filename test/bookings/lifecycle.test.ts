@@ -22,6 +22,8 @@ async function waitFor(id: string, status: string, timeoutMs = 15_000) {
 describe('booking lifecycle', () => {
   test('CONFIRMED -> ONGOING within 1 s of startsAt; connect gate; reminder; return -> COMPLETED', async () => {
     const body = bookingBody({}, 2500, 60_000);
+    // The customer is a known user: reminders go through the same delivery path as campaigns.
+    await stack.db.user.create({ data: { id: body.customerId, email: `${body.customerId}@example.test`, firstName: 'Ada' } });
     const created = await stack.api().post('/v1/bookings', body).expect(201);
     expect(created.body).toEqual({ bookingId: body.bookingId, workflowId: `booking-${body.bookingId}`, status: 'CONFIRMED' });
 
@@ -49,9 +51,12 @@ describe('booking lifecycle', () => {
     // The reminder 1 s before start went through the notifications queue into the outbox, once.
     const reminders = await eventually(async () => {
       const rows = await stack.db.notificationOutbox.findMany({ where: { bookingId: body.bookingId } });
-      return rows.length ? rows : undefined;
+      return rows.length && rows.every((r) => r.sentAt) ? rows : undefined;
     });
     expect(reminders.map((r) => r.kind)).toEqual(['booking.before_start']);
+    const delivered = await stack.db.outboxMessage.findUniqueOrThrow({ where: { idempotencyKey: reminders[0].idempotencyKey } });
+    expect(delivered).toMatchObject({ channel: 'email', recipient: `${body.customerId}@example.test`, subject: 'Your car booking starts soon' });
+    expect(reminders[0].sentAt).toBeTruthy();
 
     const returned = await stack.api().post(`/v1/bookings/${body.bookingId}/return`).expect(200);
     expect(returned.body.status).toBe('COMPLETED');

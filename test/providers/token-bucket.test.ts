@@ -145,16 +145,20 @@ test('with the real clock: ~3 s at 200/s, four takers, within 2% of 200/s', asyn
   const bucket = new TokenBucket(rate);
   const start = performance.now();
   let taken = 0;
+  let last = start;
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      for (;;) {
+      while (performance.now() - start < ms) {
         await bucket.take(1);
-        if (performance.now() - start > ms) return;
         taken++;
+        last = performance.now();
       }
     }),
   );
-  const achieved = taken / (ms / 1000);
-  process.stdout.write(`token bucket, real clock: ${taken} tokens in ${ms} ms at ${rate}/s -> ${achieved.toFixed(1)}/s (${((achieved / rate) * 100).toFixed(2)}% of the rate)\n`);
+  // The bucket starts with one token; every other one accrued between start and the last grant. Timing
+  // against the last grant (not the nominal 3 s) keeps event-loop lag on a busy machine out of the figure.
+  const achieved = (taken - 1) / ((last - start) / 1000);
+  process.stdout.write(`token bucket, real clock: ${taken} tokens in ${(last - start).toFixed(0)} ms at ${rate}/s -> ${achieved.toFixed(1)}/s (${((achieved / rate) * 100).toFixed(2)}% of the rate)\n`);
+  expect(last - start).toBeGreaterThanOrEqual(ms - 50);
   expect(Math.abs(achieved - rate) / rate).toBeLessThanOrEqual(0.02);
 });
