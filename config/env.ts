@@ -2,7 +2,7 @@
 // Every default works on a laptop with `npm run dev`; production sets the variables in README.md.
 import { z } from 'zod';
 import { parseDurationList, parseDurationMs } from './durations';
-import { providerEnvSchema } from '../providers';
+import { providerEnvIssues, providerEnvSchema } from '../providers';
 
 const duration = z.string().transform((s, ctx) => {
   try {
@@ -91,6 +91,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
+  const providerIssues = providerEnvIssues(parsed.data);
+  if (providerIssues.length) throw new Error(`Invalid configuration:\n${providerIssues.map((i) => `  ${i}`).join('\n')}`);
   return parsed.data;
 }
 
