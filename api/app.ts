@@ -18,6 +18,8 @@ import { statusRouter } from './routes/status';
 import type { RunbookSnapshot, Severity } from '../domain/incident';
 import type { CampaignSettings } from '../workflows/campaign';
 import { campaignsRouter } from './routes/campaigns';
+import { promoPoolsRouter } from './routes/promo-pools';
+import { usersRouter } from './routes/users';
 
 export interface AppDeps {
   db: Db;
@@ -53,6 +55,13 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   if (deps.requestStats) app.use(deps.requestStats);
+  const keys = parseApiKeys(deps.apiKeys);
+  // Bulk uploads read their own, larger bodies (after authentication and the role check), so they are
+  // mounted before the global JSON parser and its KEEL_BODY_LIMIT.
+  app.use('/v1/users', authenticate(keys), usersRouter({ db: deps.db }));
+  app.use('/v1/promo-pools', authenticate(keys), promoPoolsRouter({ db: deps.db }));
+  // A campaign's explicit audience may list up to 100,000 user ids.
+  app.use('/v1/campaigns', express.json({ limit: '8mb', strict: true }));
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
 
   app.use(healthRouter(deps));
@@ -64,7 +73,6 @@ export function createApp(deps: AppDeps): Express {
     res.json(openapi);
   });
 
-  const keys = parseApiKeys(deps.apiKeys);
   app.use('/v1', authenticate(keys));
   app.use('/v1/bookings', bookingsRouter(deps));
   app.use('/v1/campaigns', campaignsRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.campaigns }));

@@ -523,7 +523,7 @@
       if (pendingNote) help = pendingNote;
       else if (c) {
         help = c.status === 'COMPLETED'
-          ? c.failed ? `Completed. Retry failed sends the ${num(c.failed)} failed deliveries again (and only those).` : 'Completed: every recipient was handled. Nothing to steer.'
+          ? c.failed ? `Completed. Retry failed sends the ${c.failed === 1 ? 'failed delivery' : `${num(c.failed)} failed deliveries`} again, and only ${c.failed === 1 ? 'it' : 'those'}.` : 'Completed: every recipient was handled. Nothing to steer.'
           : c.status === 'RUNNING' && c.total === 0 ? 'Freezing the audience; pause becomes available once it is frozen.'
           : HELP[c.status] || '';
       }
@@ -558,7 +558,7 @@
       show($('#failed-empty'), rows.length === 0);
       const total = current ? current.failed : rows.length;
       $('#failed-summary').textContent = rows.length === 0 ? ''
-        : total > rows.length ? `first ${num(rows.length)} of ${num(total)}` : `${num(rows.length)}`;
+        : total > rows.length ? `showing the first ${num(rows.length)} of ${num(total)}` : `${num(rows.length)} failed`;
     }
 
     // -------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const FORM_SCREENSHOT = '/tmp/console-campaigns.png';
 const SCREENSHOT = '/tmp/console-campaign.png';
 const COMPLETED_SCREENSHOT = '/tmp/console-campaign-completed.png';
+const RUNNING_SCREENSHOT = '/tmp/console-campaign-running.png';
+const CONFLICT_SCREENSHOT = '/tmp/console-campaigns-conflict.png';
 const FAILURE_SCREENSHOT = '/tmp/console-campaign-failure.png';
 const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -185,6 +187,7 @@ test('a refused, lost, reloaded, double-clicked and re-submitted form creates ex
     await page.getByTestId('campaign-submit').click();
     await seeText(page.getByTestId('campaign-error'), /already exists with a different request/);
     expect(await page.getByTestId('conflict-link').getAttribute('href')).toBe(`/console/campaigns/${key}`);
+    await page.screenshot({ path: CONFLICT_SCREENSHOT, fullPage: true });
     await page.getByTestId('campaign-name').fill('Spring promo');
 
     // 5. A double click, then two more submits of the same form while the answer is held back.
@@ -252,8 +255,11 @@ test('a refused, lost, reloaded, double-clicked and re-submitted form creates ex
 test('a rate-limited campaign is paused, slowed, resumed and cancelled from its page, with the counts final', async () => {
   const s = stack!;
   const ids = await seedUsers('cc2', 50);
-  await page.goto(`${base}/console/campaigns`);
+  // Back to the form (from the back/forward cache or loaded again): that form's campaign exists, so a new form.
+  await page.goBack();
+  expect(new URL(page.url()).pathname).toBe('/console/campaigns');
   await page.getByTestId('campaign-form').waitFor();
+  expect(await page.getByTestId('campaign-submit').isEnabled()).toBe(true);
   const firstKey = (await s.db.campaign.findFirstOrThrow()).id;
   const key = await page.getByTestId('campaign-key').inputValue();
   expect(key).not.toBe(firstKey); // a new form, a new key
@@ -273,6 +279,8 @@ test('a rate-limited campaign is paused, slowed, resumed and cancelled from its 
   await seeText(page.getByTestId('count-sent'), /^[1-9]\d*$/);
   expect(await count('count-total')).toBe(50);
   expect(await enabled()).toEqual({ pause: true, resume: false, cancel: true, 'retry-failed': false, 'rate-submit': true });
+  await seeText(page.getByTestId('fact-eta'), /^about \d/);
+  await page.screenshot({ path: RUNNING_SCREENSHOT, fullPage: true });
 
   // Pause: nothing more is sent.
   await page.getByTestId('pause').click();
