@@ -3,6 +3,9 @@
 import { z } from 'zod';
 import { CancelBody, CreateBookingBody, EmptyBody, ExtendBody, TransitionBody } from './routes/bookings';
 import { incidentSchemas } from './routes/incidents';
+import { CreateCampaignBody, RateBody } from './routes/campaigns';
+import { UsersBatchBody } from './routes/users';
+import { PromoPoolJsonBody } from './routes/promo-pools';
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
 
@@ -81,6 +84,48 @@ function incidentPaths(components: string[]) {
   };
 }
 
+function campaignPaths() {
+  const W = 'service, operator';
+  const keyHeader = { name: 'Idempotency-Key', in: 'header', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,100}$' } };
+  return {
+    '/v1/users/batch': {
+      post: { summary: `Upsert up to 10,000 users (roles: ${W})`, requestBody: body(UsersBatchBody), responses: { '200': { description: '{received, inserted, updated}' }, ...errors(400, 401, 403, 413, 415) } },
+    },
+    '/v1/promo-pools': {
+      post: {
+        summary: `Upload a promo code pool, JSON {name, codes} or text/csv with ?name= (roles: ${W})`,
+        parameters: [keyHeader],
+        requestBody: { required: true, content: { 'application/json': { schema: json(PromoPoolJsonBody) }, 'text/csv': { schema: { type: 'string' } } } },
+        responses: { '201': { description: '{poolId, size}' }, '200': { description: 'same key, same codes' }, ...errors(400, 401, 403, 409, 413) },
+      },
+    },
+    '/v1/promo-pools/{id}': { get: { summary: 'Pool size, assigned and free codes', parameters: idParam, responses: { '200': { description: 'the pool' }, ...errors(401, 403, 404) } } },
+    '/v1/campaigns': {
+      post: {
+        summary: `Submit a campaign (roles: ${W}); same key and body again: 200 and the same campaign`,
+        parameters: [keyHeader],
+        requestBody: body(CreateCampaignBody),
+        responses: { '202': { description: '{campaignId, workflowId, status}' }, '200': { description: 'the existing campaign' }, ...errors(400, 401, 403, 409, 503) },
+      },
+    },
+    '/v1/campaigns/{id}': {
+      get: { summary: 'Status and counters: total, sent, failed, skipped, pending, ratePerSecond, etaSeconds', parameters: idParam, responses: { '200': { description: 'the campaign' }, ...errors(401, 403, 404) } },
+      patch: { summary: `Change the rate (roles: ${W})`, parameters: idParam, requestBody: body(RateBody), responses: { '200': { description: 'the campaign' }, ...errors(400, 401, 403, 404, 409) } },
+    },
+    '/v1/campaigns/{id}/deliveries': {
+      get: {
+        summary: 'Deliveries, paginated by position (?status=pending|sent|failed|skipped&limit=&after=)',
+        parameters: idParam,
+        responses: { '200': { description: '{deliveries, next}' }, ...errors(400, 401, 403, 404) },
+      },
+    },
+    '/v1/campaigns/{id}/pause': action('Pause: no new sends within seconds', EmptyBody, W),
+    '/v1/campaigns/{id}/resume': action('Resume where it stopped', EmptyBody, W),
+    '/v1/campaigns/{id}/cancel': action('Cancel; counts final', EmptyBody, W),
+    '/v1/campaigns/{id}/retry-failed': action('Send the failed deliveries again (COMPLETED campaigns)', EmptyBody, W),
+  };
+}
+
 export function openApiDocument(components: string[]) {
   return {
     openapi: '3.1.0',
@@ -120,6 +165,7 @@ export function openApiDocument(components: string[]) {
       },
       '/v1/openapi.json': { get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
       ...incidentPaths(components),
+      ...campaignPaths(),
     },
   };
 }

@@ -86,7 +86,12 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
       await setStatus('PAUSED');
       return progress();
     },
-    { validator: () => { if (status !== 'RUNNING' || !cursor) throw refused(`only a RUNNING campaign can be paused (it is ${status})`); } },
+    {
+      validator: () => {
+        if (status !== 'RUNNING') throw refused(`only a RUNNING campaign can be paused (it is ${status})`);
+        if (!cursor) throw refused('the audience is still being frozen: pause again in a moment');
+      },
+    },
   );
   wf.setHandler(
     resumeUpdate,

@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client';
 import type { Db } from '../../db/client';
-import { createCampaign, deleteUnstartedCampaign, resetFailed, type CampaignRow } from '../../db/campaign-store';
+import { createCampaign, deleteUnstartedCampaign, failPending, resetFailed, type CampaignRow } from '../../db/campaign-store';
 import { CHANNELS, unknownPlaceholders, usesPromoCode, workflowIdForCampaign, type Channel } from '../../domain/campaign';
 import { taskQueue } from '../../domain/task-queues';
 import * as wf from '../../workflows/campaign';
@@ -214,23 +214,42 @@ export function campaignsRouter(deps: CampaignRouterDeps): Router {
   r.post('/:id/retry-failed', WRITE, async (req, res) => {
     parse(Empty, req.body);
     const c = await load(req);
-    if (c.status !== 'COMPLETED') throw new ApiError(409, 'INVALID_TRANSITION', `retry-failed needs a COMPLETED campaign (it is ${c.status})`);
-    if (c.failed === 0) throw new ApiError(409, 'INVALID_TRANSITION', 'the campaign has no failed deliveries');
-    const reset = await resetFailed(deps.db, c.id);
-    // A new run of the same workflow id sends only what is PENDING again: the failed ones.
-    await deps.client.workflow.start<typeof wf.campaignWorkflow>('campaignWorkflow', {
-      workflowId: c.workflowId,
-      taskQueue: taskQueue('notifications', deps.taskQueuePrefix),
-      args: [{
-        campaignId: c.id, channel: c.channel as Channel, template: c.template as never, audience: c.audience as never,
-        promoPoolId: c.promoPoolId ?? undefined, ratePerSecond: c.ratePerSecond ?? undefined, marketing: c.marketing, settings: deps.settings,
-        cursor: { maxSeq: await maxSeq(c.id), nextSeq: 1, redo: [], ratePerSecond: c.ratePerSecond ?? undefined, paused: false, pass: 1 },
-      }],
-      workflowIdConflictPolicy: 'FAIL',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      staticSummary: `Campaign ${c.name}: retry ${reset} failed`,
+    // Claim the campaign first (COMPLETED with failures -> RUNNING), so concurrent calls get one winner
+    // and a quick retry cannot finish before the claim is written.
+    const claimed = await deps.db.campaign.updateMany({
+      where: { id: c.id, status: 'COMPLETED', failed: { gt: 0 } },
+      data: { status: 'RUNNING', finishedAt: null, updatedAt: new Date() },
     });
-    await deps.db.campaign.update({ where: { id: c.id }, data: { status: 'RUNNING', finishedAt: null, updatedAt: new Date() } });
+    if (!claimed.count) {
+      const now = await load(req);
+      throw new ApiError(409, 'INVALID_TRANSITION', now.status !== 'COMPLETED'
+        ? `retry-failed needs a COMPLETED campaign (it is ${now.status})`
+        : 'the campaign has no failed deliveries');
+    }
+    const reset = await resetFailed(deps.db, c.id);
+    const last = await maxSeq(c.id);
+    try {
+      // A new run of the same workflow id sends only what is PENDING again: the failed ones.
+      await deps.client.withDeadline(Date.now() + 5000, () =>
+        deps.client.workflow.start<typeof wf.campaignWorkflow>('campaignWorkflow', {
+          workflowId: c.workflowId,
+          taskQueue: taskQueue('notifications', deps.taskQueuePrefix),
+          args: [{
+            campaignId: c.id, channel: c.channel as Channel, template: c.template as never, audience: c.audience as never,
+            promoPoolId: c.promoPoolId ?? undefined, ratePerSecond: c.ratePerSecond ?? undefined, marketing: c.marketing, settings: deps.settings,
+            cursor: { maxSeq: last, nextSeq: 1, redo: [], ratePerSecond: c.ratePerSecond ?? undefined, paused: false, pass: 1 },
+          }],
+          workflowIdConflictPolicy: 'FAIL',
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          staticSummary: `Campaign ${c.name}: retry ${reset} failed`,
+        }),
+      );
+    } catch (err) {
+      // Put things back as they were: the deliveries failed again, the campaign COMPLETED.
+      await failPending(deps.db, c.id, 1, last, 'retry could not be started; try retry-failed again').catch(() => undefined);
+      await deps.db.campaign.update({ where: { id: c.id }, data: { status: 'COMPLETED', finishedAt: new Date() } }).catch(() => undefined);
+      throw err;
+    }
     res.json({ ...campaignView(await deps.db.campaign.findUniqueOrThrow({ where: { id: c.id } })), retried: reset });
   });
 
