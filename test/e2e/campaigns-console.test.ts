@@ -4,29 +4,19 @@
 // answer, reload, double-click and submit the same form again -> exactly one campaign, which completes
 // with every user sent once and the bounced address listed; then a rate-limited campaign is paused,
 // slowed, resumed and cancelled from its page, with the counts final.
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import type { BatchingProvider } from '../../activities/campaigns';
 import { createOutboxProvider } from '../../providers/outbox';
 import type { OutgoingMessage, SendResult } from '../../providers/types';
+import { openBrowser, requireChromium, seeText as browserSeeText, type OpenBrowser } from '../helpers/browser';
 import { eventually, sleep, startStack, type Stack } from '../helpers/stack';
 
-const CHROMIUM = '/usr/bin/chromium';
 const FORM_SCREENSHOT = '/tmp/console-campaigns.png';
 const SCREENSHOT = '/tmp/console-campaign.png';
 const COMPLETED_SCREENSHOT = '/tmp/console-campaign-completed.png';
 const RUNNING_SCREENSHOT = '/tmp/console-campaign-running.png';
 const CONFLICT_SCREENSHOT = '/tmp/console-campaigns-conflict.png';
 const FAILURE_SCREENSHOT = '/tmp/console-campaign-failure.png';
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
-];
 const BOUNCE = 'bounce@example.test';
 
 /** The outbox, except one address that the "provider" refuses for good (a 5xx mailbox error). */
@@ -43,69 +33,31 @@ function bouncingOutbox(stackRef: () => Stack): BatchingProvider {
 }
 
 let stack: Stack | undefined;
-let server: Server | undefined;
-let context: BrowserContext | undefined;
-let userDataDir: string | undefined;
+let browser: OpenBrowser | undefined;
 let page: Page;
 let base = '';
-const pageErrors: string[] = [];
+/** The page's uncaught and console errors (the browser's "Failed to load resource" lines left out: the refusals below are deliberate). */
+let pageErrors: string[] = [];
 /** Every POST /v1/campaigns the page sent, with its Idempotency-Key. */
 const creates: Array<string | undefined> = [];
 
 beforeAll(async () => {
-  // Never skipped: without the browser this suite fails and says what to do.
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium); .ci/run must install it too`);
-  }
+  requireChromium(); // before the stack: without the browser this suite fails at once and says what to do
   stack = await startStack({ name: 'campaign-console', providers: { email: bouncingOutbox(() => stack!) } });
-  const listening = stack.app.listen(0, '127.0.0.1');
-  server = listening;
-  await new Promise<void>((resolve, reject) => {
-    listening.once('listening', resolve);
-    listening.once('error', reject);
-  });
-  base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
-  userDataDir = await mkdtemp(path.join(os.tmpdir(), 'keel-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1360, height: 900 },
-    timezoneId: 'UTC',
-    locale: 'en-GB',
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (err) => pageErrors.push(String(err)));
-  page.on('console', (msg) => {
-    // The browser logs every 4xx answer and aborted request; the refusals below are deliberate.
-    if (msg.type() === 'error' && !/^Failed to load resource/.test(msg.text())) pageErrors.push(msg.text());
-  });
+  browser = await openBrowser(stack);
+  ({ base, page, pageErrors } = browser);
   page.on('request', (req) => {
     if (req.method() === 'POST' && new URL(req.url()).pathname === '/v1/campaigns') creates.push(req.headers()['idempotency-key']);
   });
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close().catch(() => undefined);
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
-  if (server) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server!.close(resolve));
-  }
+  await browser?.close();
   await stack?.stop();
 }, 60_000);
 
 /** Wait until the locator's text matches (the page refreshes itself; we never reload to see it). */
-async function seeText(locator: Locator, text: string | RegExp, timeout = 15_000): Promise<void> {
-  try {
-    await locator.filter({ hasText: text }).first().waitFor({ state: 'visible', timeout });
-  } catch (err) {
-    const p = locator.page();
-    const errors = await p.locator('.form-error:visible, .banner.error:visible').allTextContents().catch(() => []);
-    await p.screenshot({ path: FAILURE_SCREENSHOT, fullPage: true }).catch(() => undefined);
-    throw new Error(`${(err as Error).message}\npage errors shown: ${JSON.stringify(errors)}\nscreenshot: ${FAILURE_SCREENSHOT}`);
-  }
-}
+const seeText = (locator: Locator, text: string | RegExp, timeout?: number) => browserSeeText(locator, text, timeout, FAILURE_SCREENSHOT);
 
 const count = async (testId: string) => Number((await page.getByTestId(testId).textContent())!.replace(/\D/g, ''));
 const status = (s: string) => seeText(page.getByTestId('campaign-status'), new RegExp(`^${s}$`), 30_000);

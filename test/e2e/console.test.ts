@@ -3,24 +3,14 @@
 // app listening on a local port. A new user's path: sign in with a key, declare a SEV2 (double
 // click), watch the checks arrive by live refresh, hand command to a deputy, see a step escalate,
 // complete a step, post a public update and find it on /status, resolve.
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { Locator } from 'playwright-core';
 import type { IncidentState, RunbookSnapshot, Severity } from '../../domain/incident';
+import { openBrowser, requireChromium, seeText as browserSeeText, type OpenBrowser } from '../helpers/browser';
 import { eventually, startStack, type Stack } from '../helpers/stack';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = '/tmp/console-incident.png';
 const LIST_SCREENSHOT = '/tmp/console-incidents.png';
 const FAILURE_SCREENSHOT = '/tmp/console-failure.png';
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
-];
 
 function runbook(severity: Severity): RunbookSnapshot {
   return {
@@ -37,70 +27,29 @@ function runbook(severity: Severity): RunbookSnapshot {
 }
 
 let stack: Stack | undefined;
-let server: Server | undefined;
-let context: BrowserContext | undefined;
-let userDataDir: string | undefined;
-let base = '';
+let browser: OpenBrowser | undefined;
 
 beforeAll(async () => {
-  // Never skipped: without the browser this suite fails and says what to do.
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium); .ci/run must install it too`);
-  }
+  requireChromium(); // before the stack: without the browser this suite fails at once and says what to do
   stack = await startStack({
     name: 'console',
     runbooks: new Map((['SEV1', 'SEV2', 'SEV3', 'SEV4'] as const).map((s) => [s, runbook(s)])),
   });
-  const listening = stack.app.listen(0, '127.0.0.1');
-  server = listening;
-  await new Promise<void>((resolve, reject) => {
-    listening.once('listening', resolve);
-    listening.once('error', reject);
-  });
-  base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
-  userDataDir = await mkdtemp(path.join(os.tmpdir(), 'keel-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1360, height: 900 },
-    timezoneId: 'UTC',
-    locale: 'en-GB',
-  });
+  browser = await openBrowser(stack);
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close().catch(() => undefined);
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
-  if (server) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server!.close(resolve));
-  }
+  await browser?.close();
   await stack?.stop();
 }, 60_000);
 
 /** Wait until the locator's text contains `text` (the page refreshes itself; we never reload). */
-async function seeText(locator: Locator, text: string | RegExp, timeout = 15_000): Promise<void> {
-  try {
-    await locator.filter({ hasText: text }).first().waitFor({ state: 'visible', timeout });
-  } catch (err) {
-    // Say what the page showed instead: its error boxes, and a screenshot next to the expected one.
-    const page = locator.page();
-    const errors = await page.locator('.form-error:visible, .banner.error:visible').allTextContents().catch(() => []);
-    await page.screenshot({ path: FAILURE_SCREENSHOT, fullPage: true }).catch(() => undefined);
-    throw new Error(`${(err as Error).message}\npage errors shown: ${JSON.stringify(errors)}\nscreenshot: ${FAILURE_SCREENSHOT}`);
-  }
-}
+const seeText = (locator: Locator, text: string | RegExp, timeout?: number) => browserSeeText(locator, text, timeout, FAILURE_SCREENSHOT);
 
 test('a commander declares, runs and resolves an incident from the console', async () => {
   const s = stack!;
-  const page: Page = context!.pages()[0] ?? (await context!.newPage());
-  const pageErrors: string[] = [];
-  page.on('pageerror', (err) => pageErrors.push(String(err)));
-  page.on('console', (msg) => {
-    // The browser logs every 4xx answer ("Failed to load resource"); the refusals below are deliberate.
-    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) pageErrors.push(msg.text());
-  });
+  // pageErrors leaves out the browser's "Failed to load resource" lines: the refusals below are deliberate.
+  const { base, context, page, pageErrors } = browser!;
   const declarePosts: string[] = [];
   page.on('request', (req) => {
     if (req.method() === 'POST' && new URL(req.url()).pathname === '/v1/incidents') declarePosts.push(req.url());
@@ -179,7 +128,7 @@ test('a commander declares, runs and resolves an incident from the console', asy
   await seeText(page.getByTestId('public-update'), 'Major outage');
 
   // ... is on the public status page.
-  const status = await context!.newPage();
+  const status = await context.newPage();
   await status.goto(`${base}/status`);
   await seeText(status.locator('ul.components li').filter({ hasText: 'car-unlock' }), 'Major outage');
   await seeText(status.locator('body'), 'Some customers in Lyon cannot unlock cars. Next update in 30 minutes.');
