@@ -11,6 +11,7 @@ import {
   pendingInRange,
   recordOutcomes,
   recordTransient,
+  reserveSendSlots,
   setCampaignStatus,
   snapshotAudience,
   type DeliveryOutcome,
@@ -49,7 +50,7 @@ export interface PageRequest {
   promoPoolId?: string;
   fromSeq: number;
   toSeq: number;
-  /** This page's share of the campaign rate (messages per second), if the campaign is rate limited. */
+  /** The campaign's rate limit (messages per second), shared by all its pages through the database. */
   ratePerSecond?: number;
   quietHours?: QuietHours;
 }
@@ -89,6 +90,15 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
     return results;
   }
 
+  /** Sleep in short steps, heartbeating, so a pause or cancel still lands within seconds. */
+  async function sleepWithHeartbeat(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    for (let left = ms; left > 0; left = until - Date.now()) {
+      await new Promise((r) => setTimeout(r, Math.min(left, 1000)));
+      checkCancelled();
+    }
+  }
+
   function checkCancelled(): void {
     const ctx = Context.current();
     ctx.heartbeat();
@@ -115,7 +125,6 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
 
     async deliverPage(p: PageRequest): Promise<PageResult> {
       const provider = deps.providers[p.channel];
-      const pageBucket = p.ratePerSecond ? new TokenBucket(p.ratePerSecond, 1) : undefined;
       const channelBucket = channelBuckets.get(p.channel);
       const result: PageResult = { sent: 0, failed: 0, deferred: 0 };
       let due: PendingDelivery[] = await pendingInRange(deps.db, p.campaignId, p.channel, p.fromSeq, p.toSeq, new Date());
@@ -163,7 +172,11 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
             await new Promise((r) => setTimeout(r, backoff * 2 ** (round - 2)));
             checkCancelled();
           }
-          if (pageBucket) await pageBucket.take(queue.length);
+          if (p.ratePerSecond) {
+            const startsAt = await reserveSendSlots(deps.db, p.campaignId, queue.length, p.ratePerSecond);
+            const wait = startsAt.getTime() - Date.now();
+            if (wait > 0) await sleepWithHeartbeat(wait);
+          }
           if (channelBucket) await channelBucket.take(queue.length);
           const results = await sendAll(provider, queue.map((q) => q.m));
           const retry: typeof queue = [];

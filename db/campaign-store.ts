@@ -186,6 +186,20 @@ export async function recordOutcomes(db: Db, campaignId: string, outcomes: Deliv
   });
 }
 
+/**
+ * Reserve `n` send slots of a campaign limited to `rate` per second: returns when they start. The
+ * cursor only moves forward and never lags behind now (idle time is not saved up as a burst), so every
+ * page and every worker process draws from one schedule.
+ */
+export async function reserveSendSlots(db: Db, campaignId: string, n: number, rate: number): Promise<Date> {
+  const ms = Math.round((n / rate) * 1000);
+  const [row] = await db.$queryRaw<Array<{ starts: Date }>>`
+    UPDATE "campaigns" SET rate_cursor = GREATEST(COALESCE(rate_cursor, now()), now()) + make_interval(secs => ${ms}::double precision / 1000)
+    WHERE id = ${campaignId}
+    RETURNING rate_cursor - make_interval(secs => ${ms}::double precision / 1000) AS starts`;
+  return row?.starts ?? new Date();
+}
+
 /** A transient failure: stays PENDING, with the attempt and the error visible per delivery. */
 export async function recordTransient(db: Db, campaignId: string, failures: Array<{ userId: string; error: string }>): Promise<void> {
   if (!failures.length) return;

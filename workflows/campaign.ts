@@ -160,7 +160,6 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
     const key = `${range[0]}-${range[1]}`;
     const scope = new wf.CancellationScope();
     inFlight.set(key, scope);
-    const share = c.ratePerSecond ? c.ratePerSecond / settings.concurrency : undefined;
     return scope
       .run(() =>
         book.deliverPage.executeWithOptions(
@@ -174,7 +173,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
           },
           [{
             campaignId: input.campaignId, channel: input.channel, template: input.template, promoPoolId: input.promoPoolId,
-            fromSeq: range[0], toSeq: range[1], ratePerSecond: share,
+            fromSeq: range[0], toSeq: range[1], ratePerSecond: c.ratePerSecond,
             quietHours: input.marketing ? settings.quietHours : undefined,
           }],
         ),

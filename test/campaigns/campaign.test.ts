@@ -186,6 +186,7 @@ describe('campaigns', () => {
     await until(k2, 'COMPLETED', 30_000);
     const times = (await stack.db.delivery.findMany({ where: { campaignId: k2 }, select: { sentAt: true } })).map((r) => r.sentAt!.getTime()).sort((a, b) => a - b);
     const achieved = (times.length - 1) / ((times.at(-1)! - times[0]) / 1000);
+    console.log(`campaign rate limit: achieved ${achieved.toFixed(1)}/s for a setting of 40/s`);
     expect(achieved).toBeGreaterThan(40 * 0.9);
     expect(achieved).toBeLessThan(40 * 1.1);
 

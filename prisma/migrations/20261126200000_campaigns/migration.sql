@@ -55,6 +55,7 @@ CREATE TABLE "campaigns" (
     "promo_pool_id" VARCHAR(40),
     "send_at" TIMESTAMPTZ(3),
     "rate_per_second" INTEGER,
+    "rate_cursor" TIMESTAMPTZ(3),
     "marketing" BOOLEAN NOT NULL DEFAULT false,
     "status" "CampaignStatus" NOT NULL DEFAULT 'SCHEDULED',
     "total" INTEGER NOT NULL DEFAULT 0,
