@@ -63,6 +63,7 @@ test('a worker SIGKILLed mid-campaign: every recipient exactly once, codes uniqu
   await new Promise((r) => worker!.once('exit', r));
   const atKill = (await stack.db.campaign.findUniqueOrThrow({ where: { id: key } })).sent;
   expect(atKill).toBeLessThan(N);
+  console.log(`worker SIGKILLed with ${atKill} of ${N} sent`);
   await sleep(1000);
   worker = startWorkerProcess();
 
