@@ -14,6 +14,12 @@ export function createIncidentActivities(deps: { db: Db; statusComponents: strin
       if (args.rebuildStatusPage && !args.snapshot.drill) await rebuildStatusPage(deps.db, deps.statusComponents);
       return res;
     },
+
+    /** Rebuild the status page as of now (the day strip moves on even without incident activity). */
+    async refreshStatusPage(): Promise<{ generatedAt: string }> {
+      const doc = await rebuildStatusPage(deps.db, deps.statusComponents);
+      return { generatedAt: doc.generatedAt };
+    },
   };
 }
 

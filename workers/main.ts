@@ -1,6 +1,6 @@
 // Worker process entry. KEEL_WORKERS chooses which task queues this process serves (default: all).
 // SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's Runtime handles the signals).
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { loadEnv } from '../config/env';
 import { createLogger } from '../config/logger';
@@ -8,6 +8,7 @@ import { temporalSettings } from '../config/temporal';
 import { createDb } from '../db/client';
 import { TASK_QUEUES, type TaskQueueName } from '../domain/task-queues';
 import { createWorker } from './create';
+import { ensureSchedules } from './schedules';
 import { closeProviders, createProviders, rateLimits } from '../providers';
 
 async function main(): Promise<void> {
@@ -38,6 +39,10 @@ async function main(): Promise<void> {
       }),
     ),
   );
+  if (names.includes('incidents')) {
+    const created = await ensureSchedules(new Client({ connection: clientConnection, namespace: t.namespace }), env.KEEL_TASK_QUEUE_PREFIX);
+    if (created.length) logger.info({ schedules: created }, 'schedules created');
+  }
   logger.info({ taskQueues: workers.map((w) => w.options.taskQueue), address: t.address }, 'workers running');
   try {
     await Promise.all(workers.map((w) => w.run()));

@@ -2,3 +2,4 @@
 export { bookingWorkflow } from './booking';
 export { incidentWorkflow } from './incident';
 export { campaignWorkflow } from './campaign';
+export { statusPageRefreshWorkflow } from './status-page';
