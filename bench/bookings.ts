@@ -631,6 +631,8 @@ interface Segment {
   drainMs: number;
   latencies: number[];
   cpu: CpuUsage;
+  /** While the workers caught up after the segment (no more starts): who is busy then. */
+  drainCpu?: CpuUsage;
   wftS2sMs: number;
 }
 
@@ -641,6 +643,7 @@ interface SideResult {
   sustainedPerSec: number;
   latency: Dist;
   cpu: CpuUsage;
+  drainCpu?: CpuUsage;
   wftS2sMs: number;
   segments: Array<{ n: number; startsPerSec: number; drainMs: number }>;
 }
@@ -655,10 +658,12 @@ async function runSegment(b: Bench, kind: string, n: number, make: (i: number) =
   if (startsWorkflows) b.expectedWft += r.ok;
   const t1 = performance.now();
   const drainedAt = startsWorkflows ? await b.drained() : t1;
+  const c2 = b.s.cpu.snap();
   const m1 = await scrape(b.s.metricsPort);
   b.fail(kind, r.errors);
   return {
     kind, n: r.ok, wallMs: r.wallMs, drainMs: drainedAt - t1, latencies: r.latencies, cpu: b.s.cpu.usage(c0, c1, kind),
+    drainCpu: drainedAt - t1 > 500 ? b.s.cpu.usage(c1, c2, `${kind} catch-up`) : undefined,
     wftS2sMs: meanOf(m0, m1, WFT_S2S_SUM, WFT_S2S_COUNT),
   };
 }
@@ -670,7 +675,15 @@ function combine(kind: string, segs: Segment[]): SideResult {
   const cpu: CpuUsage = {};
   for (const s of segs) for (const [k, v] of Object.entries(s.cpu)) cpu[k] = (cpu[k] ?? 0) + (v * s.wallMs) / wall;
   const s2s = segs.filter((s) => Number.isFinite(s.wftS2sMs));
+  const drains = segs.filter((s) => s.drainCpu);
+  const drainWall = drains.reduce((a, s) => a + s.drainMs, 0);
+  let drainCpu: CpuUsage | undefined;
+  for (const s of drains) {
+    drainCpu ??= {};
+    for (const [k, v] of Object.entries(s.drainCpu!)) drainCpu[k] = (drainCpu[k] ?? 0) + (v * s.drainMs) / drainWall;
+  }
   return {
+    drainCpu,
     kind,
     n,
     startsPerSec: (n / wall) * 1000,
@@ -687,6 +700,7 @@ function printSide(r: SideResult): void {
   say(`  ${''.padEnd(10)} latency ${fmtDist(r.latency)}`);
   say(`  ${''.padEnd(10)} ${fmtCpu(r.cpu)}`);
   if (Number.isFinite(r.wftS2sMs)) say(`  ${''.padEnd(10)} first workflow task waited ${r.wftS2sMs.toFixed(0)} ms on average before a worker took it`);
+  if (r.drainCpu) say(`  ${''.padEnd(10)} catching up: ${fmtCpu(r.drainCpu)}`);
   say(`  ${''.padEnd(10)} segments: ${r.segments.map((s) => `${s.n} @ ${s.startsPerSec}/s, drain ${s.drainMs} ms`).join('; ')}`);
 }
 
@@ -1085,6 +1099,7 @@ async function main(): Promise<number> {
       apiLatencyMs: { p50: round(tp.api.latency.p50), p99: round(tp.api.latency.p99), max: round(tp.api.latency.max) },
       rawLatencyMs: { p50: round(tp.raw.latency.p50), p99: round(tp.raw.latency.p99), max: round(tp.raw.latency.max) },
       cpu: { api: roundAll(tp.api.cpu), raw: roundAll(tp.raw.cpu) },
+      catchUpCpu: { api: tp.api.drainCpu && roundAll(tp.api.drainCpu), raw: tp.raw.drainCpu && roundAll(tp.raw.drainCpu) },
       diagnostics: tp.diagnostics,
     },
     lateness: lt && {

@@ -70,6 +70,7 @@ const USAGE = `usage: npx tsx bench/campaigns.ts [options]
   --rate-mode M         campaign (the campaign's ratePerSecond), provider (KEEL_RATE_LIMIT_EMAIL on the
                         worker process, campaign without a rate) or both (default)
   --bookings N          bookings starting during the isolation campaign (default 300)
+  --iso-rate R          give the isolation campaign ratePerSecond R (default: none, full speed)
   --iso-window S        their starts are spread over S seconds from 3 s after the submit (default: 70 % of
                         the throughput phase's time for --settings, else 40)
   --settings PxC        settings for the rate and isolation campaigns (default: KEEL_CAMPAIGN_PAGE_SIZE x
@@ -81,9 +82,7 @@ const USAGE = `usage: npx tsx bench/campaigns.ts [options]
   --wait-quiet S        first wait up to S seconds for the machine to be quiet (< 0.3 cores busy over 5 s;
                         on a shared host other people's jobs skew every figure) (default 0)
 Experiments (printed as such; not for the reference figures):
-  --experiment LIST     analyze-after-snapshot: ANALYZE deliveries as soon as a campaign's snapshot is written
-                        (what a fix in db/campaign-store.ts snapshotAudience would do);
-                        free-codes-index: CREATE INDEX ON promo_codes (pool_id, code) WHERE assigned_at IS NULL
+  --experiment LIST     free-codes-index: CREATE INDEX ON promo_codes (pool_id, code) WHERE assigned_at IS NULL
                         (what a migration would add)
   --worker-node-args A  extra node flags for the worker processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 Env: TEMPORAL_ADDRESS (else a dev server is started), DATABASE_URL (else a throwaway PostgreSQL).`;
@@ -108,6 +107,7 @@ function options() {
         'rate-mode': { type: 'string', default: 'both' },
         bookings: { type: 'string', default: '300' },
         'iso-window': { type: 'string' },
+        'iso-rate': { type: 'string' },
         settings: { type: 'string' },
         'worker-pool-size': { type: 'string' },
         timeout: { type: 'string', default: '900' },
@@ -158,7 +158,7 @@ function options() {
   const rateMode = values['rate-mode'];
   if (rateMode !== 'campaign' && rateMode !== 'provider' && rateMode !== 'both') fail('--rate-mode must be campaign, provider or both');
   const users = int('users', values.users, 1);
-  const EXPERIMENTS = ['analyze-after-snapshot', 'free-codes-index'] as const;
+  const EXPERIMENTS = ['free-codes-index'] as const;
   const experiments = values.experiment!.split(',').map((e) => e.trim()).filter(Boolean);
   for (const e of experiments) if (!(EXPERIMENTS as readonly string[]).includes(e)) fail(`--experiment: unknown "${e}"; known: ${EXPERIMENTS.join(', ')}`);
   return {
@@ -170,6 +170,7 @@ function options() {
     rateSeconds: int('rate-seconds', values['rate-seconds'], 1),
     rateModes: (rateMode === 'both' ? ['campaign', 'provider'] : [rateMode]) as Array<'campaign' | 'provider'>,
     bookings: int('bookings', values.bookings, 1),
+    isoRate: values['iso-rate'] ? int('iso-rate', values['iso-rate'], 1) : undefined,
     isoWindowMs: values['iso-window'] ? int('iso-window', values['iso-window'], 5) * 1000 : undefined,
     settings: values.settings
       ? setting(values.settings, '--settings')
@@ -1015,7 +1016,6 @@ async function runCampaign(b: Bench, spec: CampaignSpec): Promise<CampaignResult
   const pollLat: number[] = [];
   let view: { status: string; sent: number } = { status: 'SCHEDULED', sent: 0 };
   let lastNote = Date.now();
-  let analyzed = !opts.experiments.has('analyze-after-snapshot');
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     const p0 = performance.now();
@@ -1023,12 +1023,6 @@ async function runCampaign(b: Bench, spec: CampaignSpec): Promise<CampaignResult
     pollLat.push(performance.now() - p0);
     if (r.status === 200) {
       view = r.body as typeof view;
-      if (!analyzed && (view as { total?: number }).total) {
-        analyzed = true;
-        const a0 = performance.now();
-        await s.db.$executeRawUnsafe('ANALYZE deliveries');
-        note(`${spec.label}: EXPERIMENT analyze-after-snapshot: ANALYZE deliveries at +${ms(Date.now() - submitAt)} took ${ms(performance.now() - a0)}`);
-      }
       progress.push([Date.now() - submitAt, view.sent]);
       if (['COMPLETED', 'CANCELLED', 'FAILED'].includes(view.status)) break;
     }
@@ -1181,8 +1175,8 @@ async function naive(b: Bench): Promise<NaiveResult> {
   });
   // The same frozen audience (one PENDING delivery per user) the workflow works from.
   await snapshotAudience(s.db, id, 'email', { all: true });
-  // Fresh statistics, so its per-user statements get their index plans: the baseline is given its best
-  // case (the Keel runs above start from statistics that do not know their new campaign yet).
+  // Fresh statistics for its per-user statements (snapshotAudience analyzes deliveries; promo_codes too
+  // here): the baseline gets its best case, never a plan that scans the whole campaign.
   await s.db.$executeRawUnsafe('ANALYZE deliveries, promo_codes');
   await s.db.campaign.update({ where: { id }, data: { status: 'RUNNING', startedAt: new Date() } });
   // The job list, read once (generous to the loop: a job server would read each job's user on its own).
@@ -1241,12 +1235,20 @@ async function naive(b: Bench): Promise<NaiveResult> {
 
 
 // ---------------------------------------------------------------------------------------------
-// Plans: deliverPage's own statements (SQL text as in db/campaign-store.ts), EXPLAIN ANALYZEd inside a
-// transaction that is rolled back, for one chunk in the middle of a freshly snapshotted audience - first
-// with the planner statistics a new campaign's first pages meet (the campaign id unknown to them), then
-// after ANALYZE deliveries. And the free-code claim on a pool 0 %, 50 % and 90 % consumed.
+// Plans: deliverPage's own statements (SQL text copied from db/campaign-store.ts; keep in step),
+// EXPLAIN ANALYZEd inside a transaction that is rolled back, for one chunk in the middle of a freshly
+// snapshotted audience: first with statistics that do not know the new campaign's rows (the snapshot's
+// INSERT alone), then after ANALYZE deliveries (what snapshotAudience does after its INSERT). And the
+// free-code claim on a pool 0 %, 50 % and 90 % used, as it is and with the earlier ORDER BY code.
 
 const PLAN_SQL = {
+  /** snapshotAudience's INSERT for {all: true} on email, without the ANALYZE that follows it. */
+  snapshot: `INSERT INTO "deliveries" ("campaign_id", "user_id", "seq", "status", "last_error")
+    SELECT $1, u.id, (ROW_NUMBER() OVER (ORDER BY u.id))::int,
+           (CASE WHEN u.opted_out OR u.email IS NULL THEN 'SKIPPED' ELSE 'PENDING' END)::"DeliveryStatus",
+           CASE WHEN u.opted_out THEN 'opted out' WHEN u.email IS NULL THEN 'no address for this channel' END
+    FROM "users" u WHERE TRUE
+    ON CONFLICT ("campaign_id", "user_id") DO NOTHING`,
   pendingPage: `SELECT d.user_id AS "userId", d.seq, d.promo_code AS "promoCode", u.first_name AS "firstName", u.email AS address, u.timezone
     FROM "deliveries" d JOIN "users" u ON u.id = d.user_id
     WHERE d.campaign_id = $1 AND d.seq BETWEEN $2 AND $3 AND d.status = 'PENDING'
@@ -1254,6 +1256,9 @@ const PLAN_SQL = {
   held: `SELECT user_id, promo_code FROM "deliveries"
     WHERE campaign_id = $1 AND user_id = ANY($2::text[]) AND promo_code IS NOT NULL`,
   claim: `SELECT code FROM "promo_codes" WHERE pool_id = $1 AND assigned_at IS NULL
+    LIMIT $2 FOR UPDATE SKIP LOCKED`,
+  /** The claim as it was before: an ordered scan that walks every code already used. */
+  claimOrdered: `SELECT code FROM "promo_codes" WHERE pool_id = $1 AND assigned_at IS NULL
     ORDER BY code LIMIT $2 FOR UPDATE SKIP LOCKED`,
   assign: `UPDATE "promo_codes" c SET assigned_campaign_id = $1, assigned_user_id = x.user_id, assigned_at = now()
     FROM unnest($2::text[], $3::text[]) AS x(user_id, code)
@@ -1316,13 +1321,13 @@ interface PlanProbe {
   analyzeMs: number;
   before: Record<string, Explained>;
   after: Record<string, Explained>;
-  claim: Array<{ consumed: number; e: Explained }>;
+  claim: Array<{ consumed: number; current: Explained; ordered: Explained }>;
 }
 
 async function planProbe(b: Bench): Promise<PlanProbe> {
   const { s, opts } = b;
   const n = opts.users;
-  say(`\n== Plans: deliverPage's statements (db/campaign-store.ts SQL) for one chunk of 250 in the middle of a fresh ${n}-recipient snapshot ==`);
+  say(`\n== Plans: deliverPage's statements (db/campaign-store.ts SQL) for one chunk of 250 in the middle of a fresh ${n}-recipient audience ==`);
   say('  EXPLAIN (ANALYZE, BUFFERS) inside a rolled-back transaction; nothing is changed');
   const id = `${s.tag}-probe`;
   const pool = await makePool(s, 'probe', n);
@@ -1331,11 +1336,11 @@ async function planProbe(b: Bench): Promise<PlanProbe> {
     id, idempotencyKey: id, name: 'bench plan probe', channel: 'email', template: PROMO_TEMPLATE, audience: { all: true }, promoPoolId: pool.poolId,
     marketing: false, workflowId: `probe-${id}`,
   });
-  await snapshotAudience(s.db, id, 'email', { all: true }); // as the campaign's first activity writes it
   const pg = new PgClient({ connectionString: s.databaseUrl });
   pg.on('error', () => undefined);
   await pg.connect();
   try {
+    await pg.query(PLAN_SQL.snapshot, [id]); // the audience snapshot's rows, statistics not refreshed yet
     const mid = Math.max(1, Math.floor(n / 2) - 125);
     const users = (await pg.query<{ user_id: string }>('SELECT user_id FROM deliveries WHERE campaign_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq', [id, mid, mid + 249])).rows.map((r) => r.user_id);
     const codes = (await pg.query<{ code: string }>('SELECT code FROM promo_codes WHERE pool_id = $1 ORDER BY code LIMIT $2', [pool.poolId, users.length])).rows.map((r) => r.code);
@@ -1354,12 +1359,12 @@ async function planProbe(b: Bench): Promise<PlanProbe> {
     const analyzeMs = performance.now() - a0;
     const after = await statements();
     const pad = Math.max(...Object.keys(before).map((k) => k.length));
-    say(`  ${'statement'.padEnd(pad)}  first pages (stats without this campaign)   after ANALYZE deliveries (${ms(analyzeMs)})`);
+    say(`  ${'statement'.padEnd(pad)}  statistics without this campaign's rows    after ANALYZE deliveries (${ms(analyzeMs)}; snapshotAudience runs it)`);
     for (const k of Object.keys(before)) {
       say(`  ${k.padEnd(pad)}  ${ms(before[k].ms).padStart(9)}, ${String(before[k].rowsVisited).padStart(7)} rows visited       ${ms(after[k].ms).padStart(9)}, ${String(after[k].rowsVisited).padStart(7)} rows visited`);
     }
     for (const k of Object.keys(before)) {
-      say(`  plan of ${k}, first pages:`);
+      say(`  plan of ${k}, statistics without the campaign:`);
       for (const l of before[k].plan.slice(0, 8)) say(`      ${l}`);
       if (after[k].plan.join() !== before[k].plan.join()) {
         say('    after ANALYZE:');
@@ -1376,11 +1381,18 @@ async function planProbe(b: Bench): Promise<PlanProbe> {
           WHERE pool_id = $2 AND code IN (SELECT code FROM promo_codes WHERE pool_id = $2 ORDER BY code OFFSET $3 LIMIT $4)`, [id, pool.poolId, consumed, upto - consumed]);
         consumed = upto;
       }
-      claim.push({ consumed: target, e: await explain(pg, PLAN_SQL.claim, [pool.poolId, 250]) });
+      claim.push({
+        consumed: target,
+        current: await explain(pg, PLAN_SQL.claim, [pool.poolId, 250]),
+        ordered: await explain(pg, PLAN_SQL.claimOrdered, [pool.poolId, 250]),
+      });
     }
-    say(`  claim 250 free codes (SELECT .. ORDER BY code LIMIT 250 FOR UPDATE SKIP LOCKED) on a pool of ${n}: ` +
-      claim.map((c) => `${(c.consumed * 100).toFixed(0)} % used: ${ms(c.e.ms)} (${c.e.rowsVisited} rows visited)`).join('; '));
-    say(`    plan at 90 % used: ${claim[claim.length - 1].e.plan.join(' / ').replace(/\s+/g, ' ')}`);
+    const fmtClaim = (pick: (c: PlanProbe['claim'][number]) => Explained) =>
+      claim.map((c) => `${(c.consumed * 100).toFixed(0)} % used: ${ms(pick(c).ms)} (${pick(c).rowsVisited} rows visited)`).join('; ');
+    say(`  claim 250 free codes of a pool of ${n} (SELECT .. LIMIT 250 FOR UPDATE SKIP LOCKED): ${fmtClaim((c) => c.current)}`);
+    say(`    plan at 90 % used: ${claim[claim.length - 1].current.plan.join(' / ').replace(/\s+/g, ' ')}`);
+    say(`  the same with ORDER BY code (as before): ${fmtClaim((c) => c.ordered)}`);
+    say(`    plan at 90 % used: ${claim[claim.length - 1].ordered.plan.join(' / ').replace(/\s+/g, ' ')}`);
     return { n, analyzeMs, before, after, claim };
   } finally {
     await pg.end().catch(() => undefined);
@@ -1524,7 +1536,8 @@ async function isolation(b: Bench, withCampaign: boolean, expectedCampaignMs: nu
   // Well inside the campaign's expected run (its duration varies from run to run on a shared machine).
   const windowMs = opts.isoWindowMs ?? Math.max(10_000, Math.round(expectedCampaignMs * 0.7) - leadMs);
   say(withCampaign
-    ? `\n== 3. Isolation: ${n} booking starts spread over ${secs(windowMs)} while a ${opts.users}-recipient campaign (${settingsName(opts.settings)}) runs; ` +
+    ? `\n== 3. Isolation: ${n} booking starts spread over ${secs(windowMs)} while a ${opts.users}-recipient campaign (${settingsName(opts.settings)}` +
+      `${opts.isoRate ? `, ratePerSecond ${opts.isoRate}` : ', no rate limit'}) runs; ` +
       'bookings worker: its own process (KEEL_WORKERS=bookings) ==' 
     : `\n== 3b. Isolation baseline: the same ${n} booking starts over ${secs(windowMs)}, no campaign ==`);
   let pool: { poolId: string } | undefined;
@@ -1559,7 +1572,9 @@ async function isolation(b: Bench, withCampaign: boolean, expectedCampaignMs: nu
   const c0 = s.cpu.snap();
   let campaignP: Promise<CampaignResult> | undefined;
   if (withCampaign) {
-    campaignP = runCampaign(b, { label, settings: opts.settings, audience: { all: true }, expected: opts.users, poolId: pool!.poolId, profile: opts.profile });
+    campaignP = runCampaign(b, {
+      label, settings: opts.settings, audience: { all: true }, expected: opts.users, poolId: pool!.poolId, ratePerSecond: opts.isoRate, profile: opts.profile,
+    });
     campaignP.catch(() => undefined);
   }
   const where = { action: 'start', bookingId: { startsWith: prefix } };
@@ -1758,7 +1773,7 @@ async function main(): Promise<number> {
       `(${r.fractionExFirstChunk.toFixed(3)} without the first chunk); target >= 0.95 ${r.fraction >= 0.95 ? 'MET' : 'MISSED'}`);
   }
   if (iso) {
-    say(`  isolation: ${iso.n} booking starts during a ${opts.users}-recipient campaign (${settingsName(opts.settings)}, ${iso.campaign ? secs(iso.campaign.totalMs) : 'n/a'}): ` +
+    say(`  isolation: ${iso.n} booking starts during a ${opts.users}-recipient campaign (${settingsName(opts.settings)}${opts.isoRate ? `, ${opts.isoRate}/s` : ''}, ${iso.campaign ? secs(iso.campaign.totalMs) : 'n/a'}): ` +
       `lateness p50 ${ms(iso.lateness.p50)}, p99 ${ms(iso.lateness.p99)}, max ${ms(iso.lateness.max)}; target p99 < 1 s ${iso.lateness.p99 < 1000 ? 'MET' : 'MISSED'}`);
     say(`    ${iso.duringSend.n} of them while it was sending: p99 ${ms(iso.duringSend.p99)}` +
       `${iso.afterDue ? `; counted from the timer's due time as the server set it (at creation, before the campaign): p50 ${ms(iso.afterDue.p50)}, p99 ${ms(iso.afterDue.p99)}` : ''}`);
@@ -1794,7 +1809,9 @@ async function main(): Promise<number> {
         firstPages: round(plans!.before[k].ms, 2), firstPagesRowsVisited: plans!.before[k].rowsVisited,
         afterAnalyze: round(plans!.after[k].ms, 2), afterAnalyzeRowsVisited: plans!.after[k].rowsVisited,
       }])),
-      claimMs: Object.fromEntries(plans.claim.map((c) => [`${c.consumed * 100}%`, { ms: round(c.e.ms, 2), rowsVisited: c.e.rowsVisited }])),
+      claimMs: Object.fromEntries(plans.claim.map((c) => [`${c.consumed * 100}%`, {
+        ms: round(c.current.ms, 2), rowsVisited: c.current.rowsVisited, orderedMs: round(c.ordered.ms, 2), orderedRowsVisited: c.ordered.rowsVisited,
+      }])),
     },
     rate: rates.map((r) => ({
       mode: r.mode, ratePerSecond: opts.rate, n: r.n, achievedPerSec: round(r.achieved, 2), fraction: round(r.fraction, 4),
@@ -1802,7 +1819,7 @@ async function main(): Promise<number> {
       perSecond: distJson(r.steady), targetMet: r.fraction >= 0.95, chunkGapMs: distJson(r.cadence), chunkRowsP50: r.chunk.p50,
     })),
     isolation: iso && {
-      bookings: iso.n, started: iso.started, windowS: round(iso.windowMs / 1000), latenessMs: distJson(iso.lateness), duringSendMs: distJson(iso.duringSend),
+      bookings: iso.n, started: iso.started, campaignRatePerSecond: opts.isoRate ?? null, windowS: round(iso.windowMs / 1000), latenessMs: distJson(iso.lateness), duringSendMs: distJson(iso.duringSend),
       over1s: iso.over1s, targetMet: iso.lateness.p99 < 1000, campaign: iso.campaign && campaignJson(iso.campaign), cpu: cpuJson(iso.cpu),
       stagesP99Ms: iso.stages && Object.fromEntries(Object.entries(iso.stages).map(([k, v]) => [k, round(v.p99)])),
       afterTimerDueMs: iso.afterDue && distJson(iso.afterDue),
