@@ -16,10 +16,12 @@
 //    (--naive-n), extrapolated linearly and said so.
 //    Where the time goes: page timings from the workflow histories (schedule-to-start, execution, the
 //    lane idle time between pages), CPU per process from /proc, and a sampling profile of the database
-//    (pg_stat_activity every 50 ms: which statement each connection is in, or idle inside a transaction).
+//    (pg_stat_activity every 50 ms: which statement each connection is in, or idle inside a transaction),
+//    auto_explain's plans of any statement over 1 s, and deliverPage's statements EXPLAINed with and
+//    without fresh statistics (the "Plans" section).
 // 2. Rate: a campaign with ratePerSecond R over R x --rate-seconds users; achieved = sent / (last sent_at
-//    - first sent_at), as a fraction of R. --rate-mode provider|both also measures the provider limit
-//    (KEEL_RATE_LIMIT_EMAIL=R on the worker process, campaign without its own rate).
+//    - first sent_at), as a fraction of R. And the provider limit (KEEL_RATE_LIMIT_EMAIL=R on the worker
+//    process, campaign without its own rate) unless --rate-mode campaign.
 // 3. Isolation: a second worker process with KEEL_WORKERS=bookings; --bookings bookings created through
 //    the API before a users-sized campaign is submitted, their start times spread over the campaign's
 //    expected run. Lateness = booking_events.occurred_at - scheduled_at of each 'start'. Also measured
@@ -641,7 +643,7 @@ const PLAIN_TEMPLATE: CampaignTemplate = { subject: 'News for you, {{firstName}}
 
 const STATEMENTS: Array<[RegExp, string]> = [
   [/INSERT INTO "outbox_messages"/, 'outbox INSERT (provider sendMany)'],
-  [/SELECT code FROM "promo_codes"/, 'claim free codes (SELECT .. ORDER BY code FOR UPDATE SKIP LOCKED)'],
+  [/SELECT code FROM "promo_codes"/, 'claim free codes (SELECT .. FOR UPDATE SKIP LOCKED)'],
   [/UPDATE "promo_codes"/, 'assign codes (UPDATE promo_codes)'],
   [/UPDATE "deliveries" d SET promo_pool_id/, 'codes onto deliveries (UPDATE deliveries)'],
   [/SELECT user_id, promo_code FROM "deliveries"/, 'codes already held (SELECT deliveries)'],
