@@ -68,6 +68,7 @@ export const POLLED_TASK_TYPES: Record<TaskQueueName, readonly ('workflow' | 'ac
   bookings: ['workflow', 'activity'],
   notifications: ['activity'],
   incidents: ['workflow', 'activity'],
+  ops: ['workflow', 'activity'],
 };
 
 // Protocol constants (temporal.api.enums.v1), spelled out to avoid a runtime import of the proto package.

@@ -55,8 +55,8 @@ const EnvSchema = z.object({
   KEEL_NO_SHOW_GRACE: duration.default(30 * 60_000),
   KEEL_REMINDERS_BEFORE_START: durationList.default([60 * 60_000, 15 * 60_000]),
   KEEL_REMINDERS_BEFORE_END: durationList.default([60 * 60_000, 15 * 60_000]),
-  /** Which workers this process hosts (comma-separated): bookings, notifications, incidents. */
-  KEEL_WORKERS: z.string().default('bookings,notifications,incidents'),
+  /** Which workers this process hosts (comma-separated): bookings, notifications, incidents, ops. */
+  KEEL_WORKERS: z.string().default('bookings,notifications,incidents,ops'),
   /** Components shown on the public status page, and the only ones an incident may name. */
   KEEL_STATUS_COMPONENTS: z
     .string()

@@ -141,7 +141,7 @@ describe('docker-compose.yml', () => {
 
   test('the workers split the task queues between them and cover all of them', () => {
     const hosted = (name: string) => environment(services[name]).KEEL_WORKERS.split(',').map((s) => s.trim());
-    expect(hosted('worker')).toEqual(['bookings', 'incidents']);
+    expect(hosted('worker')).toEqual(['bookings', 'incidents', 'ops']);
     expect(hosted('notifications-worker')).toEqual(['notifications']);
     const all = ['worker', 'notifications-worker'].flatMap(hosted);
     for (const q of all) expect(TASK_QUEUES).toContain(q);

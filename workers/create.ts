@@ -1,6 +1,7 @@
 // Builds Keel's workers, one per task queue: `bookings` runs booking workflows and their database
 // activities; `notifications` only notification activities, so a notification backlog can never hold
-// up a booking transition (campaign workflows run there too); `incidents` runs incident workflows, their automated checks and records.
+// up a booking transition (campaign workflows run there too); `incidents` runs incident workflows, their automated checks and records;
+// `ops` runs Keel's own housekeeping.
 // One process may host all of them (laptop) or one each (production scaling).
 import type { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -61,6 +62,16 @@ export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promi
           ...createCheckActivities({
             db: deps.db, connection: deps.clientConnection, namespace: deps.namespace, taskQueuePrefix: deps.taskQueuePrefix,
           }),
+        },
+      });
+    case 'ops':
+      // Keel's own housekeeping: dashboard reconciliation, the stuck-work watchdog, log-level windows.
+      // Kept off the business queues so it can neither delay nor be delayed by bookings or messages.
+      return Worker.create({
+        ...common,
+        ...workflows,
+        activities: {
+          // ops activity factories are spread here
         },
       });
   }

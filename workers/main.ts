@@ -39,7 +39,7 @@ async function main(): Promise<void> {
       }),
     ),
   );
-  if (names.includes('incidents')) {
+  if (names.includes('ops')) {
     const created = await ensureSchedules(new Client({ connection: clientConnection, namespace: t.namespace }), env.KEEL_TASK_QUEUE_PREFIX);
     if (created.length) logger.info({ schedules: created }, 'schedules created');
   }

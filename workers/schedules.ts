@@ -1,15 +1,22 @@
-// Temporal Schedules Keel relies on, created by the worker that runs them (idempotently: an existing
-// schedule is left as the operators may have tuned or paused it in the Web UI).
-import { ScheduleAlreadyRunning, type Client } from '@temporalio/client';
+// Temporal Schedules Keel relies on, created by the worker that hosts the `ops` queue (idempotently: an
+// existing schedule is left as the operators may have tuned or paused it in the Web UI).
+import { ScheduleAlreadyRunning, type Client, type ScheduleOptions } from '@temporalio/client';
 import { taskQueue } from '../domain/task-queues';
 
 export const STATUS_PAGE_SCHEDULE_ID = 'status-page-refresh';
 
-export async function ensureSchedules(client: Client, taskQueuePrefix = ''): Promise<string[]> {
-  const created: string[] = [];
-  try {
-    await client.schedule.create({
-      scheduleId: taskQueuePrefix ? `${taskQueuePrefix}-${STATUS_PAGE_SCHEDULE_ID}` : STATUS_PAGE_SCHEDULE_ID,
+export interface ScheduleDefinition {
+  /** The schedule's name; its id is the name behind the task-queue prefix, if any. */
+  name: string;
+  options: ScheduleOptions;
+}
+
+/** Every schedule, as a function of the task-queue prefix (tests run several Keels on one server). */
+export function scheduleDefinitions(taskQueuePrefix = ''): ScheduleDefinition[] {
+  const id = (name: string) => (taskQueuePrefix ? `${taskQueuePrefix}-${name}` : name);
+  return [
+    { name: STATUS_PAGE_SCHEDULE_ID, options: {
+      scheduleId: id(STATUS_PAGE_SCHEDULE_ID),
       spec: { intervals: [{ every: '1 hour' }] },
       action: {
         type: 'startWorkflow',
@@ -19,10 +26,21 @@ export async function ensureSchedules(client: Client, taskQueuePrefix = ''): Pro
       },
       policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
       state: { note: 'Rebuilds the public status page hourly so its 90-day history advances.', triggerImmediately: true },
-    });
-    created.push(STATUS_PAGE_SCHEDULE_ID);
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    } },
+  ];
+}
+
+/** Creates the missing schedules (`only`: just these names) and answers the names it created. */
+export async function ensureSchedules(client: Client, taskQueuePrefix = '', only?: string[]): Promise<string[]> {
+  const created: string[] = [];
+  for (const { name, options } of scheduleDefinitions(taskQueuePrefix)) {
+    if (only && !only.includes(name)) continue;
+    try {
+      await client.schedule.create(options);
+      created.push(name);
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    }
   }
   return created;
 }

@@ -14,8 +14,8 @@ afterAll(async () => {
 
 test('ensureSchedules creates the status-page schedule once; its first run rebuilds the page', async () => {
   expect(await stack.db.statusPage.count()).toBe(0);
-  expect(await ensureSchedules(stack.client, stack.prefix)).toEqual([STATUS_PAGE_SCHEDULE_ID]);
-  expect(await ensureSchedules(stack.client, stack.prefix)).toEqual([]);
+  expect(await ensureSchedules(stack.client, stack.prefix, [STATUS_PAGE_SCHEDULE_ID])).toEqual([STATUS_PAGE_SCHEDULE_ID]);
+  expect(await ensureSchedules(stack.client, stack.prefix, [STATUS_PAGE_SCHEDULE_ID])).toEqual([]);
   const d = await stack.client.schedule.getHandle(`${stack.prefix}-${STATUS_PAGE_SCHEDULE_ID}`).describe();
   expect(d.spec.intervals?.[0]?.every).toBe(3_600_000);
   const page = await eventually(() => stack.db.statusPage.findFirst(), 30_000, 200);
