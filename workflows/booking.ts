@@ -99,6 +99,10 @@ const RECORD_OPTIONS: wf.ActivityOptions = {
 };
 const store = wf.proxyActivities<BookingActivities>(RECORD_OPTIONS);
 
+/** How long before a due time the clock wakes to arm the final, short timer. */
+const EARLY_WAKE_MS = 1500;
+const EARLY_WAKE_PATCH = 'clock-early-wake';
+
 function rejected(message: string, type = 'InvalidTransition'): wf.ApplicationFailure {
   return wf.ApplicationFailure.create({ message, type, nonRetryable: true });
 }
@@ -394,7 +398,15 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
       await wf.condition(() => changes !== seen || inFlight > 0);
     } else {
       const summary = due && due.at === wakeAt ? `${due.action} -> ${due.to}` : `reminder ${upcoming?.kind}`;
-      await wf.condition(() => changes !== seen || inFlight > 0, Math.max(1, wakeAt - now), { summary });
+      // A timer's duration is computed from the task's start time but armed when the task completes, so
+      // a busy worker would make every due time late by its task latency. Waking a little early and then
+      // arming a short final timer moves that latency off the due time. (Patched: histories recorded
+      // before this change replay with the single timer they had.)
+      const remaining = wakeAt - now;
+      const early = wf.patched(EARLY_WAKE_PATCH) && remaining > 2 * EARLY_WAKE_MS;
+      await wf.condition(() => changes !== seen || inFlight > 0, Math.max(1, early ? remaining - EARLY_WAKE_MS : remaining), {
+        summary: early ? `${summary} (early wake)` : summary,
+      });
     }
   }
 
