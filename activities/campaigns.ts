@@ -29,6 +29,7 @@ import {
 } from '../domain/campaign';
 import { TokenBucket } from '../providers/token-bucket';
 import type { OutgoingMessage, Provider, SendResult } from '../providers/types';
+import { recordDeliveries } from './metrics';
 
 /** A provider that can also take many messages in one call (the outbox does: one INSERT). */
 export type BatchingProvider = Provider & { sendMany?(messages: OutgoingMessage[]): Promise<SendResult[]> };
@@ -124,90 +125,103 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
     },
 
     async deliverPage(p: PageRequest): Promise<PageResult> {
-      const provider = deps.providers[p.channel];
-      const channelBucket = channelBuckets.get(p.channel);
-      const result: PageResult = { sent: 0, failed: 0, deferred: 0 };
-      let due: PendingDelivery[] = await pendingInRange(deps.db, p.campaignId, p.channel, p.fromSeq, p.toSeq, new Date());
-
-      if (p.quietHours) {
-        const now = new Date();
-        const later = due.flatMap((d) => {
-          const until = quietUntil(now, d.timezone, p.quietHours!);
-          return until ? [{ userId: d.userId, notBefore: until }] : [];
-        });
-        await deferDeliveries(deps.db, p.campaignId, later);
-        const deferred = new Set(later.map((l) => l.userId));
-        due = due.filter((d) => !deferred.has(d.userId));
-        result.deferred = later.length;
+      // Heartbeat on a clock, not only between chunks: one slow statement on a loaded database must not
+      // look like a dead worker (that would start a second, competing attempt of the same page).
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), 1000);
+      try {
+        return await deliverPageNow(p);
+      } finally {
+        clearInterval(beat);
       }
-
-      let lastError = '';
-      // Rate-limited pages send a fifth of a second's worth per chunk: an even flow, not bursts.
-      const chunkSize = p.ratePerSecond ? Math.max(1, Math.min(CHUNK, Math.floor(p.ratePerSecond / 5))) : CHUNK;
-      for (let start = 0; start < due.length; start += chunkSize) {
-        checkCancelled();
-        const chunk = due.slice(start, start + chunkSize);
-        const outcomes: DeliveryOutcome[] = [];
-        let sendable = chunk;
-        if (p.promoPoolId) {
-          const codes = await assignPromoCodes(deps.db, p.campaignId, p.promoPoolId, chunk.map((d) => d.userId));
-          for (const d of chunk) d.promoCode = codes.get(d.userId) ?? null;
-          for (const d of chunk.filter((c) => !c.promoCode)) {
-            outcomes.push({ userId: d.userId, status: 'FAILED', error: 'promo pool exhausted: no free code left' });
-          }
-          sendable = chunk.filter((c) => c.promoCode);
-        }
-        let queue = sendable.map((d) => ({
-          d,
-          m: {
-            idempotencyKey: deliveryKey(p.campaignId, d.userId),
-            channel: p.channel,
-            to: d.address ?? '',
-            subject: p.template.subject === undefined ? undefined : render(p.template.subject, { firstName: d.firstName ?? '', promoCode: d.promoCode ?? '' }),
-            body: render(p.template.body, { firstName: d.firstName ?? '', promoCode: d.promoCode ?? '' }),
-          } satisfies OutgoingMessage,
-        }));
-        for (let round = 1; queue.length && round <= rounds; round++) {
-          if (round > 1) {
-            await new Promise((r) => setTimeout(r, backoff * 2 ** (round - 2)));
-            checkCancelled();
-          }
-          if (p.ratePerSecond) {
-            const startsAt = await reserveSendSlots(deps.db, p.campaignId, queue.length, p.ratePerSecond);
-            const wait = startsAt.getTime() - Date.now();
-            if (wait > 0) await sleepWithHeartbeat(wait);
-          }
-          if (channelBucket) await channelBucket.take(queue.length);
-          const results = await sendAll(provider, queue.map((q) => q.m));
-          const retry: typeof queue = [];
-          results.forEach((r, i) => {
-            const { d } = queue[i];
-            if (r.ok) outcomes.push({ userId: d.userId, status: 'SENT', providerMessageId: r.providerMessageId });
-            else if (r.permanent) outcomes.push({ userId: d.userId, status: 'FAILED', error: r.error });
-            else {
-              lastError = r.error;
-              retry.push(queue[i]);
-            }
-          });
-          queue = retry;
-        }
-        const recorded = await recordOutcomes(deps.db, p.campaignId, outcomes);
-        result.sent += recorded.sent;
-        result.failed += recorded.failed;
-        if (queue.length) {
-          await recordTransient(deps.db, p.campaignId, queue.map((q) => ({ userId: q.d.userId, error: lastError })));
-          // The rest of this page waits for the retry: Temporal backs off and tries the page again,
-          // and the attempt count and this message show in the Web UI.
-          throw ApplicationFailure.retryable(
-            `${queue.length} deliveries failed transiently after ${rounds} tries; last error: ${lastError}`,
-            'TransientDeliveryFailure',
-          );
-        }
-      }
-      log.info('page delivered', { campaignId: p.campaignId, from: p.fromSeq, to: p.toSeq, ...result });
-      return result;
     },
   };
+
+  async function deliverPageNow(p: PageRequest): Promise<PageResult> {
+    const provider = deps.providers[p.channel];
+    const channelBucket = channelBuckets.get(p.channel);
+    const result: PageResult = { sent: 0, failed: 0, deferred: 0 };
+    let due: PendingDelivery[] = await pendingInRange(deps.db, p.campaignId, p.channel, p.fromSeq, p.toSeq, new Date());
+
+    if (p.quietHours) {
+      const now = new Date();
+      const later = due.flatMap((d) => {
+        const until = quietUntil(now, d.timezone, p.quietHours!);
+        return until ? [{ userId: d.userId, notBefore: until }] : [];
+      });
+      await deferDeliveries(deps.db, p.campaignId, later);
+      const deferred = new Set(later.map((l) => l.userId));
+      due = due.filter((d) => !deferred.has(d.userId));
+      result.deferred = later.length;
+    }
+
+    let lastError = '';
+    // Rate-limited pages send a fifth of a second's worth per chunk: an even flow, not bursts.
+    const chunkSize = p.ratePerSecond ? Math.max(1, Math.min(CHUNK, Math.floor(p.ratePerSecond / 5))) : CHUNK;
+    for (let start = 0; start < due.length; start += chunkSize) {
+      checkCancelled();
+      const chunk = due.slice(start, start + chunkSize);
+      const outcomes: DeliveryOutcome[] = [];
+      let sendable = chunk;
+      if (p.promoPoolId) {
+        const codes = await assignPromoCodes(deps.db, p.campaignId, p.promoPoolId, chunk.map((d) => d.userId));
+        for (const d of chunk) d.promoCode = codes.get(d.userId) ?? null;
+        for (const d of chunk.filter((c) => !c.promoCode)) {
+          outcomes.push({ userId: d.userId, status: 'FAILED', error: 'promo pool exhausted: no free code left' });
+        }
+        sendable = chunk.filter((c) => c.promoCode);
+      }
+      let queue = sendable.map((d) => ({
+        d,
+        m: {
+          idempotencyKey: deliveryKey(p.campaignId, d.userId),
+          channel: p.channel,
+          to: d.address ?? '',
+          subject: p.template.subject === undefined ? undefined : render(p.template.subject, { firstName: d.firstName ?? '', promoCode: d.promoCode ?? '' }),
+          body: render(p.template.body, { firstName: d.firstName ?? '', promoCode: d.promoCode ?? '' }),
+        } satisfies OutgoingMessage,
+      }));
+      for (let round = 1; queue.length && round <= rounds; round++) {
+        if (round > 1) {
+          await new Promise((r) => setTimeout(r, backoff * 2 ** (round - 2)));
+          checkCancelled();
+        }
+        if (p.ratePerSecond) {
+          const startsAt = await reserveSendSlots(deps.db, p.campaignId, queue.length, p.ratePerSecond);
+          const wait = startsAt.getTime() - Date.now();
+          if (wait > 0) await sleepWithHeartbeat(wait);
+        }
+        if (channelBucket) await channelBucket.take(queue.length);
+        const results = await sendAll(provider, queue.map((q) => q.m));
+        const retry: typeof queue = [];
+        results.forEach((r, i) => {
+          const { d } = queue[i];
+          if (r.ok) outcomes.push({ userId: d.userId, status: 'SENT', providerMessageId: r.providerMessageId });
+          else if (r.permanent) outcomes.push({ userId: d.userId, status: 'FAILED', error: r.error });
+          else {
+            lastError = r.error;
+            retry.push(queue[i]);
+          }
+        });
+        queue = retry;
+      }
+      const recorded = await recordOutcomes(deps.db, p.campaignId, outcomes);
+      result.sent += recorded.sent;
+      result.failed += recorded.failed;
+      recordDeliveries('campaign', p.channel, recorded);
+      if (queue.length) {
+        await recordTransient(deps.db, p.campaignId, queue.map((q) => ({ userId: q.d.userId, error: lastError })));
+        // The rest of this page waits for the retry: Temporal backs off and tries the page again,
+        // and the attempt count and this message show in the Web UI.
+        throw ApplicationFailure.retryable(
+          `${queue.length} deliveries failed transiently after ${rounds} tries; last error: ${lastError}`,
+          'TransientDeliveryFailure',
+        );
+      }
+    }
+    log.info('page delivered', { campaignId: p.campaignId, from: p.fromSeq, to: p.toSeq, ...result });
+    return result;
+  }
 }
 
 export type CampaignActivities = ReturnType<typeof createCampaignActivities>;

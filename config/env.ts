@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { parseDurationList, parseDurationMs } from './durations';
 import { providerEnvIssues, providerEnvSchema } from '../providers';
+import { isValidTimeZone } from '../domain/business-day';
 
 const duration = z.string().transform((s, ctx) => {
   try {
@@ -67,6 +68,12 @@ const EnvSchema = z.object({
   KEEL_CAMPAIGN_PAGE_SIZE: z.coerce.number().int().min(1).max(5000).default(500),
   KEEL_CAMPAIGN_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   KEEL_CAMPAIGN_PAGES_PER_RUN: z.coerce.number().int().min(1).max(1000).default(100),
+  /**
+   * Messages per second for campaigns that set no ratePerSecond (0 = unlimited). 2,000/s sends 100,000
+   * messages in under a minute while booking transitions on the same 2-core machine stay on time
+   * (bench/CAMPAIGNS.md); a campaign may still ask for more, or PATCH its rate to null to lift it.
+   */
+  KEEL_CAMPAIGN_DEFAULT_RATE: z.coerce.number().int().min(0).max(100_000).default(2000),
   /** Local hours in which marketing messages are deferred, `start-end` (24 h clock), e.g. 21-8. */
   KEEL_QUIET_HOURS: z
     .string()
@@ -81,6 +88,8 @@ const EnvSchema = z.object({
     }),
   /** Directory of the incident runbooks (one YAML file per severity), validated at start-up. */
   KEEL_RUNBOOKS_DIR: z.string().default('runbooks'),
+  /** IANA time zone of the business day: the dashboard's "today's revenue" runs from local midnight to midnight. */
+  KEEL_BUSINESS_TIME_ZONE: z.string().default('Europe/Paris').refine(isValidTimeZone, 'must be an IANA time zone, e.g. Europe/Paris'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -102,6 +111,7 @@ export function campaignSettings(env: Env) {
     concurrency: env.KEEL_CAMPAIGN_CONCURRENCY,
     pagesPerRun: env.KEEL_CAMPAIGN_PAGES_PER_RUN,
     quietHours: env.KEEL_QUIET_HOURS,
+    defaultRatePerSecond: env.KEEL_CAMPAIGN_DEFAULT_RATE || undefined,
   };
 }
 

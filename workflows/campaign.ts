@@ -12,6 +12,11 @@ export interface CampaignSettings {
   concurrency: number;
   pagesPerRun: number;
   quietHours: QuietHours;
+  /**
+   * Messages per second for a campaign that names no rate (KEEL_CAMPAIGN_DEFAULT_RATE); undefined = no
+   * limit. The default keeps a full-speed blast from starving booking transitions of CPU and database.
+   */
+  defaultRatePerSecond?: number;
 }
 
 export interface CampaignCursor {
@@ -120,8 +125,10 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
   wf.setHandler(
     setRateUpdate,
     async ({ ratePerSecond }) => {
+      // null lifts the limit, the default one included (0 = explicitly unlimited, so the default is not
+      // applied again when a scheduled campaign starts).
       if (cursor) cursor.ratePerSecond = ratePerSecond ?? undefined;
-      else input.ratePerSecond = ratePerSecond ?? undefined;
+      else input.ratePerSecond = ratePerSecond ?? 0;
       return progress();
     },
     {
@@ -150,7 +157,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
       { startToCloseTimeout: '10 minutes', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' }, summary: 'freeze the audience' },
       [{ campaignId: input.campaignId, channel: input.channel, audience: input.audience }],
     );
-    cursor = { maxSeq: snap.maxSeq, nextSeq: 1, redo: [], ratePerSecond: input.ratePerSecond, paused: false, pass: 1 };
+    cursor = { maxSeq: snap.maxSeq, nextSeq: 1, redo: [], ratePerSecond: input.ratePerSecond ?? input.settings.defaultRatePerSecond, paused: false, pass: 1 };
   }
   const c = cursor;
   let pagesThisRun = 0;
