@@ -2,8 +2,11 @@
 //
 //   Temporal   TEMPORAL_ADDRESS if set (Keel's search attributes are registered there), otherwise a
 //              `temporal server start-dev` on TEMPORAL_PORT / TEMPORAL_UI_PORT, state in .data/temporal.db
-//   Database   DATABASE_URL if set, otherwise embedded PGlite in .data/pglite on KEEL_PGLITE_PORT (5433);
-//              migrations applied either way
+//   Database   DATABASE_URL if set, otherwise a project-local PostgreSQL server from the machine's own
+//              binaries (Debian's postgresql package, installed when missing and running as root) with
+//              its cluster in .data/postgres, on KEEL_DB_PORT (5433); only where PostgreSQL cannot be
+//              had at all, embedded PGlite in .data/pglite (single session: fine for a look, not for
+//              load). Migrations applied either way
 //   API keys   KEEL_API_KEYS if set, otherwise one generated key per role, kept in .data/api-keys.json
 //   Processes  the worker (`workers/main.ts`) and the API (`api/main.ts`) as child processes, their
 //              output prefixed with [worker] / [api]
@@ -18,7 +21,7 @@
 // API) would get it at the same moment and the Temporal server could be gone while the worker is
 // still draining. With it, only the launcher hears Ctrl-C and the stack stops in order.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +31,7 @@ import { ROLES, parseApiKeys, type Role } from '../api/auth';
 import { loadEnv, type Env } from '../config/env';
 import { temporalSettings } from '../config/temporal';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded';
+import { ensurePostgresInstalled, postgresCanUse, startPostgresServer, stopStalePostgres, type PostgresServer } from './postgres-server';
 import { migrate } from '../db/migrate';
 import { TASK_QUEUES, taskQueue, type TaskQueueName } from '../domain/task-queues';
 import { isPortFree } from './net';
@@ -36,7 +40,7 @@ import { ensureSearchAttributes, resolveTemporalCli, startDevServer, type DevSer
 const ROOT = path.resolve(__dirname, '..');
 /** Set in the supervised (inner) process; the launcher never sets it for anything else. */
 const SUPERVISED_FLAG = 'KEEL_DEV_SUPERVISED';
-const DEFAULT_PGLITE_PORT = 5433;
+const DEFAULT_DB_PORT = 5433;
 /** PGlite is a single backend session: more connections only queue, so small pools are enough. */
 const EMBEDDED_POOL_SIZE = '5';
 
@@ -282,12 +286,25 @@ function lockDataDir(dataDir: string): () => void {
   };
 }
 
-function pgliteFromEnv(): number {
-  const raw = process.env.KEEL_PGLITE_PORT;
-  if (raw === undefined || raw === '') return DEFAULT_PGLITE_PORT;
+/** KEEL_DB_PORT (KEEL_PGLITE_PORT, its older name, still works). */
+function dbPortFromEnv(): number {
+  const name = process.env.KEEL_DB_PORT ? 'KEEL_DB_PORT' : 'KEEL_PGLITE_PORT';
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return DEFAULT_DB_PORT;
   const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`KEEL_PGLITE_PORT must be a TCP port (1-65535), got "${raw}"`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`${name} must be a TCP port (1-65535), got "${raw}"`);
   return port;
+}
+
+/**
+ * Where the local cluster lives: .data/postgres, unless the postgres system user (root runs the server
+ * as postgres) cannot reach it, e.g. a checkout under /root; then a directory of its own under /var/lib.
+ */
+function localClusterDir(dataDir: string): string {
+  const preferred = path.join(dataDir, 'postgres');
+  if (postgresCanUse(preferred)) return preferred;
+  const id = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
+  return path.join('/var/lib/keel', `postgres-${id}`);
 }
 
 async function runStack(): Promise<void> {
@@ -305,7 +322,9 @@ async function runStack(): Promise<void> {
   const externalDb = Boolean(env.DATABASE_URL);
 
   let temporal: DevServer | undefined;
-  let database: EmbeddedPostgres | undefined;
+  let database: EmbeddedPostgres | PostgresServer | undefined;
+  /** What serves the database when DATABASE_URL is unset, for the banner. */
+  let localDb: string | undefined;
   let worker: Child | undefined;
   let api: Child | undefined;
   let unlock: (() => void) | undefined;
@@ -321,7 +340,7 @@ async function runStack(): Promise<void> {
         ['API', api && (() => stopChild(api!, STOP_TIMEOUT_MS.api))],
         ['worker', worker && (() => stopChild(worker!, STOP_TIMEOUT_MS.worker))],
         ['Temporal dev server', temporal && (() => temporal!.stop())],
-        ['embedded database', database && (() => database!.stop())],
+        ['local database', database && (() => database!.stop())],
       ];
       for (const [name, stop] of steps) {
         if (!stop) continue;
@@ -360,10 +379,14 @@ async function runStack(): Promise<void> {
     unlock = lockDataDir(dataDir);
 
     // Fail fast, before the slow parts, when a port we are going to listen on is taken.
-    const pglitePort = externalDb ? 0 : pgliteFromEnv();
+    const dbPort = externalDb ? 0 : dbPortFromEnv();
+    const bins = externalDb ? undefined : ensurePostgresInstalled(log);
+    const clusterDir = bins ? localClusterDir(dataDir) : undefined;
+    // A server left running by a run that was killed outright would hold the port: stop it first.
+    if (bins && clusterDir && (await stopStalePostgres(bins, clusterDir))) log(`stopped a PostgreSQL server an earlier run left in ${shortPath(clusterDir)}`);
     const ports: Array<[number, string]> = [[env.PORT, 'API (PORT)']];
     if (!externalTemporal) ports.push([env.TEMPORAL_PORT, 'Temporal (TEMPORAL_PORT)'], [env.TEMPORAL_UI_PORT, 'Temporal Web UI (TEMPORAL_UI_PORT)']);
-    if (!externalDb) ports.push([pglitePort, 'embedded database (KEEL_PGLITE_PORT)']);
+    if (!externalDb) ports.push([dbPort, 'local database (KEEL_DB_PORT)']);
     for (const [port, what] of ports) {
       if (port !== 0 && !(await isPortFree(port))) {
         fail(`port ${port} for the ${what} is already in use; stop what uses it or choose another port with that variable`);
@@ -376,7 +399,16 @@ async function runStack(): Promise<void> {
     const startDatabase = async (): Promise<string> => {
       let url = env.DATABASE_URL;
       if (!url) {
-        database = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'pglite'), port: pglitePort, host: '127.0.0.1', log, maxConnections: 40 });
+        if (bins && clusterDir) {
+          database = await startPostgresServer({ bins, dataDir: clusterDir, port: dbPort, durable: true, log });
+          localDb = `local PostgreSQL, cluster in ${shortPath(clusterDir)}`;
+        } else {
+          log('WARNING: no PostgreSQL server binaries here and none could be installed; falling back to PGlite, ' +
+            'a single-session WebAssembly PostgreSQL: fine for a look, NOT for load (campaigns, benchmarks). ' +
+            'Install PostgreSQL (apt-get install postgresql) or set DATABASE_URL.');
+          database = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'pglite'), port: dbPort, host: '127.0.0.1', log, maxConnections: 40 });
+          localDb = `embedded PGlite in ${shortPath(path.join(dataDir, 'pglite'))}`;
+        }
         url = database.url;
       }
       try {
@@ -435,7 +467,7 @@ async function runStack(): Promise<void> {
       PORT: String(env.PORT),
     };
     delete childEnv[SUPERVISED_FLAG];
-    if (!externalDb && !process.env.DATABASE_POOL_SIZE) childEnv.DATABASE_POOL_SIZE = EMBEDDED_POOL_SIZE;
+    if (localDb?.startsWith('embedded PGlite') && !process.env.DATABASE_POOL_SIZE) childEnv.DATABASE_POOL_SIZE = EMBEDDED_POOL_SIZE;
     const resolved = loadEnv(childEnv);
 
     log('starting the worker ...');
@@ -451,7 +483,7 @@ async function runStack(): Promise<void> {
     await waitForApi(`http://${probeHost.includes(':') ? `[${probeHost}]` : probeHost}:${env.PORT}`, aborted);
     if (aborted()) return;
 
-    printBanner({ env, dataDir, keys, temporalAddress, databaseUrl, embedded: !externalDb, devServer: temporal });
+    printBanner({ env, dataDir, keys, temporalAddress, databaseUrl, localDb, devServer: temporal });
     log(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   } catch (err) {
     const message = (err as { expected?: boolean }).expected ? (err as Error).message : errorText(err);
@@ -465,7 +497,8 @@ function printBanner(o: {
   keys: DevApiKeys;
   temporalAddress: string;
   databaseUrl: string;
-  embedded: boolean;
+  /** Set when this script serves the database (DATABASE_URL unset). */
+  localDb?: string;
   devServer?: DevServer;
 }): void {
   const { env, keys } = o;
@@ -496,7 +529,7 @@ function printBanner(o: {
     `  Temporal Web UI  ${o.devServer ? `http://localhost:${env.TEMPORAL_UI_PORT}` : "your Temporal server's own UI"}`,
     `  Temporal         ${o.temporalAddress}, namespace ${env.TEMPORAL_NAMESPACE}` +
       (o.devServer ? ` (dev server, state in ${shortPath(path.join(o.dataDir, 'temporal.db'))})` : ' (TEMPORAL_ADDRESS)'),
-    `  Database         ${o.embedded ? `embedded PGlite in ${shortPath(path.join(o.dataDir, 'pglite'))}, ` : ''}${maskUrl(o.databaseUrl)}`,
+    `  Database         ${o.localDb ? `${o.localDb}, ` : ''}${maskUrl(o.databaseUrl)}`,
     `  API keys         ${keys.source === 'environment' ? 'from KEEL_API_KEYS' : `kept in ${shortPath(keys.file!)} (KEEL_API_KEYS overrides)`}`,
     ...ROLES.filter((r) => keys.tokens[r]).map((r) => `    ${r.padEnd(10)} ${show(keys.tokens[r])}`),
     '',
@@ -508,7 +541,7 @@ function printBanner(o: {
     '',
     `  Its workflow is booking-${bookingId}` + (o.devServer ? ` in the Web UI, e.g. query: BookingStatus = "CONFIRMED"` : ''),
     '',
-    o.embedded || o.devServer
+    o.localDb || o.devServer
       ? `Press Ctrl-C to stop everything; state stays in ${shortPath(o.dataDir)}.`
       : 'Press Ctrl-C to stop the worker and the API.',
     '',

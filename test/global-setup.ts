@@ -3,12 +3,12 @@
 // otherwise it starts throwaway ones, so `npm test` works on a laptop with nothing running.
 // Tests read KEEL_TEST_TEMPORAL_ADDRESS and KEEL_TEST_DATABASE_URL (see test/helpers/); env set here
 // is inherited by the jest workers, which are forked after globalSetup resolves.
-import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { freePort } from '../scripts/net';
+import { findPostgresBinaries, runPg, startPostgresServer, stopPostgresServerSync } from '../scripts/postgres-server';
 import { ensureSearchAttributes, startDevServer, type DevServer } from '../scripts/temporal-cli';
 
 const log = (m: string) => process.stderr.write(`[keel-test] ${m}\n`);
@@ -32,65 +32,6 @@ export function testServices(): TestServices {
   return (g[HANDLES] ??= {});
 }
 
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** pg_ctl and initdb: from PATH, else the newest /usr/lib/postgresql/<version>/bin (Debian layout). */
-function findPostgresBinaries(): { initdb: string; pgCtl: string } | undefined {
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
-  const debianRoot = '/usr/lib/postgresql';
-  if (fs.existsSync(debianRoot)) {
-    const versions = fs
-      .readdirSync(debianRoot)
-      .filter((v) => /^\d+(\.\d+)?$/.test(v))
-      .sort((a, b) => Number(b) - Number(a));
-    dirs.push(...versions.map((v) => path.join(debianRoot, v, 'bin')));
-  }
-  for (const dir of dirs) {
-    const initdb = path.join(dir, 'initdb');
-    const pgCtl = path.join(dir, 'pg_ctl');
-    if (isExecutable(initdb) && isExecutable(pgCtl)) return { initdb, pgCtl };
-  }
-  return undefined;
-}
-
-/** initdb and postgres refuse to run as root, so as root every PostgreSQL command goes through runuser. */
-function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
-  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
-}
-
-function runPg(cmd: string, args: string[]): Promise<string> {
-  const [file, argv] = asPostgresUser(cmd, args);
-  return new Promise((resolve, reject) => {
-    execFile(file, argv, { timeout: 120_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${path.basename(cmd)} ${args.join(' ')} failed: ${err.message}\n${stdout}${stderr}`));
-      else resolve(stdout + stderr);
-    });
-  });
-}
-
-function postgresUserIds(): { uid: number; gid: number } {
-  const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
-  const uid = id('-u');
-  const gid = id('-g');
-  if (uid.status !== 0 || gid.status !== 0) {
-    throw new Error('Running as root, but there is no `postgres` system user to run PostgreSQL as (initdb refuses root).');
-  }
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-}
-
-function stopPostgresSync(dataDir: string, pgCtl: string): void {
-  const [file, argv] = asPostgresUser(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
-  spawnSync(file, argv, { stdio: 'ignore', timeout: 30_000 });
-  fs.rmSync(dataDir, { recursive: true, force: true });
-}
-
 /** A throwaway cluster tuned for tests: nothing here needs to survive a crash. */
 async function startPostgres(): Promise<PostgresCluster> {
   const bins = findPostgresBinaries();
@@ -101,37 +42,15 @@ async function startPostgres(): Promise<PostgresCluster> {
     );
   }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-pg-'));
-  const exitHook = () => stopPostgresSync(dataDir, bins.pgCtl);
+  const exitHook = () => {
+    stopPostgresServerSync(dataDir, bins.pgCtl);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
   process.once('exit', exitHook); // last resort if the run dies before teardown
   try {
-    if (process.getuid?.() === 0) {
-      const { uid, gid } = postgresUserIds();
-      fs.chownSync(dataDir, uid, gid);
-    }
-    await runPg(bins.initdb, ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
-    const port = await freePort();
-    // Settings go into the file rather than pg_ctl -o to avoid a second layer of shell quoting.
-    const settings = {
-      listen_addresses: "'127.0.0.1'",
-      port: String(port),
-      unix_socket_directories: `'${dataDir}'`, // the distro default (/var/run/postgresql) may not exist
-      fsync: 'off',
-      synchronous_commit: 'off',
-      full_page_writes: 'off',
-      max_connections: '300',
-    };
-    const lines = Object.entries(settings).map(([k, v]) => `${k} = ${v}`);
-    fs.appendFileSync(path.join(dataDir, 'postgresql.conf'), `\n# keel test harness\n${lines.join('\n')}\n`);
-    const logFile = path.join(dataDir, 'server.log');
-    try {
-      await runPg(bins.pgCtl, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
-    } catch (err) {
-      const serverLog = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-4_000) : '';
-      throw new Error(`${(err as Error).message}\nserver.log:\n${serverLog}`);
-    }
-    const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
-    log(`PostgreSQL (${path.dirname(bins.pgCtl)}) started at 127.0.0.1:${port}, data in ${dataDir}`);
-    return { dataDir, pgCtl: bins.pgCtl, url, exitHook };
+    const server = await startPostgresServer({ bins, dataDir, port: await freePort(), durable: false });
+    log(`PostgreSQL (${path.dirname(bins.pgCtl)}) started at 127.0.0.1:${server.port}, data in ${dataDir}`);
+    return { dataDir, pgCtl: bins.pgCtl, url: server.url, exitHook };
   } catch (err) {
     process.removeListener('exit', exitHook);
     exitHook();

@@ -38,7 +38,8 @@ test('a campaign without ratePerSecond is sent at the default rate; its own rate
   const k = key();
   await stack.api('service').post('/v1/campaigns', { name: 'default', channel: 'email', template: { body: 'x' }, audience: { userIds: users } })
     .set('Idempotency-Key', k).expect(202);
-  await until(k, 'COMPLETED', 30_000);
+  const done = await until(k, 'COMPLETED', 30_000);
+  expect(done.ratePerSecond).toBe(DEFAULT_RATE); // the limit in force is shown, not null
   const rate = await achievedRate(k);
   console.log(`default campaign rate: achieved ${rate.toFixed(1)}/s for a default of ${DEFAULT_RATE}/s`);
   expect(rate).toBeGreaterThan(DEFAULT_RATE * 0.9);
@@ -48,7 +49,8 @@ test('a campaign without ratePerSecond is sent at the default rate; its own rate
   await stack.api('service').post('/v1/campaigns', { name: 'own rate', channel: 'email', template: { body: 'x' }, audience: { userIds: users }, ratePerSecond: 150 })
     .set('Idempotency-Key', faster).expect(202);
   await until(faster, 'COMPLETED', 30_000);
-  expect(await achievedRate(faster)).toBeGreaterThan(150 * 0.9);
+  // Its own 150/s, well above the default (the exact accuracy is the rate test's business).
+  expect(await achievedRate(faster)).toBeGreaterThan(DEFAULT_RATE * 1.5);
 });
 
 test('PATCH {ratePerSecond: null} lifts the default limit of a running campaign', async () => {
@@ -59,7 +61,7 @@ test('PATCH {ratePerSecond: null} lifts the default limit of a running campaign'
     .set('Idempotency-Key', k).expect(202);
   await eventually(async () => ((await campaign(k)).sent > 0 ? true : undefined), 20_000, 100);
   await stack.api('operator').patch(`/v1/campaigns/${k}`, { ratePerSecond: null }).expect(200);
-  await until(k, 'COMPLETED', 30_000);
+  expect((await until(k, 'COMPLETED', 30_000)).ratePerSecond).toBeNull();
   // At the default 50/s the 1,500 messages would take 30 s; unlimited they take a few seconds.
   expect(Date.now() - t0).toBeLessThan(20_000);
   expect(await stack.db.delivery.count({ where: { campaignId: k, status: 'SENT' } })).toBe(1500);
