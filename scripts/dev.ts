@@ -30,6 +30,7 @@ import { Connection } from '@temporalio/client';
 import { ROLES, parseApiKeys, type Role } from '../api/auth';
 import { loadEnv, type Env } from '../config/env';
 import { temporalSettings } from '../config/temporal';
+import { writeDevDatabaseUrl } from '../config/dev-database';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded';
 import { ensurePostgresInstalled, postgresCanUse, startPostgresServer, stopStalePostgres, type PostgresServer } from './postgres-server';
 import { migrate } from '../db/migrate';
@@ -410,6 +411,8 @@ async function runStack(): Promise<void> {
           localDb = `embedded PGlite in ${shortPath(path.join(dataDir, 'pglite'))}`;
         }
         url = database.url;
+        // So `npm run seed`, `npm run playbook` etc. find this database without DATABASE_URL.
+        writeDevDatabaseUrl(dataDir, url);
       }
       try {
         const { applied } = await migrate(url, { log });

@@ -13,6 +13,7 @@
 // pool; nothing is duplicated. DATABASE_URL points at the database; pending migrations are applied first.
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { cliDatabaseUrl } from '../config/dev-database';
 import { loadEnv } from '../config/env';
 import { createDb, type Db } from '../db/client';
 import { bookingRequestHash } from '../db/booking-store';
@@ -237,16 +238,18 @@ export async function main(argv: string[] = process.argv.slice(2), deps: SeedDep
   const log = deps.log ?? ((m: string) => console.log(m));
   const opts = parseSeedArgs(argv);
   const env = loadEnv(deps.env ?? process.env);
-  if (!env.DATABASE_URL) {
+  // From the command line, the database `npm run dev` started here is found without DATABASE_URL.
+  const databaseUrl = deps.env ? env.DATABASE_URL : cliDatabaseUrl(env);
+  if (!databaseUrl) {
     throw new UsageError(
-      'DATABASE_URL is not set. Point it at the database to seed, e.g.\n' +
+      'DATABASE_URL is not set and no `npm run dev` database was started here. Point it at the database to seed, e.g.\n' +
         '  DATABASE_URL=postgresql://user:password@localhost:5432/keel npm run seed -- --users 100000',
     );
   }
   const t0 = Date.now();
-  await migrate(env.DATABASE_URL, { log: (m) => log(m) });
+  await migrate(databaseUrl, { log: (m) => log(m) });
   const tMigrate = Date.now();
-  const db = createDb(env.DATABASE_URL, { poolSize: 2 });
+  const db = createDb(databaseUrl, { poolSize: 2 });
   try {
     const users = await seedUsers(db, opts.users, log);
     const tUsers = Date.now();

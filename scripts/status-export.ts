@@ -6,6 +6,7 @@
 //   DATABASE_URL=postgresql://... [KEEL_STATUS_COMPONENTS=a,b,c] npm run status:export -- ./public
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { cliDatabaseUrl } from '../config/dev-database';
 import { loadEnv } from '../config/env';
 import { createDb, type Db } from '../db/client';
 import { readStatusPage } from '../db/status-store';
@@ -58,15 +59,16 @@ async function main(argv: string[]): Promise<number> {
     console.error((err as Error).message);
     return 1;
   }
-  if (!env.DATABASE_URL) {
+  const databaseUrl = cliDatabaseUrl(env);
+  if (!databaseUrl) {
     console.error(
-      'DATABASE_URL is not set. Point it at the database Keel runs on, e.g.\n' +
+      'DATABASE_URL is not set and no `npm run dev` database was started here. Point it at the database Keel runs on, e.g.\n' +
         `  DATABASE_URL=postgresql://user:password@localhost:5432/keel npm run status:export -- ${dir}`,
     );
     return 1;
   }
   const components = parseStatusComponents(process.env.KEEL_STATUS_COMPONENTS);
-  const db = createDb(env.DATABASE_URL, { poolSize: 1 });
+  const db = createDb(databaseUrl, { poolSize: 1 });
   try {
     const { htmlPath, jsonPath, document } = await exportStatusPage(db, components, dir);
     console.log(`Wrote ${htmlPath} and ${jsonPath} (overall: ${document.overall}, generated ${document.generatedAt}).`);

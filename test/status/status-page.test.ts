@@ -361,7 +361,8 @@ describe('static export', () => {
       expect(noDir.status).toBe(1);
       expect(noDir.stderr).toMatch(/No output directory given/);
       expect(noDir.stderr).toMatch(/usage: npm run status:export -- <dir>/);
-      const noUrl = run([dir], { DATABASE_URL: undefined });
+      // KEEL_DATA_DIR without a dev stack's database-url file: nothing to fall back to.
+      const noUrl = run([dir], { DATABASE_URL: undefined, KEEL_DATA_DIR: `${dir}-no-dev-stack` });
       expect(noUrl.status).toBe(1);
       expect(noUrl.stderr).toMatch(/DATABASE_URL is not set/);
     });
