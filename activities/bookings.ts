@@ -4,6 +4,7 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Db } from '../db/client';
 import { applyBookingChange, type BookingChange, type ChangeResult } from '../db/booking-store';
+import { recordTransition } from './metrics';
 
 export function createBookingActivities(deps: { db: Db }) {
   return {
@@ -13,6 +14,7 @@ export function createBookingActivities(deps: { db: Db }) {
         // Retrying cannot create the row: fail the activity for good so the workflow sees it.
         throw ApplicationFailure.nonRetryable(`booking ${change.bookingId} has no database row`, 'BookingRowMissing');
       }
+      if (result.outcome === 'applied') recordTransition(change, result.occurredAt);
       log.info('booking change recorded', { bookingId: change.bookingId, action: change.action, to: change.to, outcome: result.outcome });
       return result;
     },

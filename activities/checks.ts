@@ -12,6 +12,7 @@ import type { temporal } from '@temporalio/proto';
 import type { Db } from '../db/client';
 import { CHECK_NAMES, type CheckName, type CheckResult, type CheckStatus } from '../domain/incident';
 import { TASK_QUEUES, taskQueue, type TaskQueueName } from '../domain/task-queues';
+import { errorReason, within as withinMs } from '../services/bounded';
 
 export interface CheckThresholds {
   /** Bound on every database or Temporal call made by one check. */
@@ -80,30 +81,9 @@ const TASK_QUEUE_TYPE = {
 
 class CheckTimeout extends Error {}
 
-/** Resolves with fn's result, or rejects after ms (the work itself is bounded separately where possible). */
-async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      fn(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new CheckTimeout(`${what}: no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The telling line of an error (Prisma puts the cause last, after its own decorations), shortened. */
-function reason(err: unknown): string {
-  const e = err as { message?: unknown; cause?: { message?: unknown } };
-  const msg = typeof e?.message === 'string' && e.message.trim() ? e.message : String(err);
-  const last = msg.trim().split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? msg;
-  // Prisma's driver adapter errors wrap the cause: "Raw query failed. Code: `N/A`. Message: `...`".
-  const first = /Message: `(.+)`/.exec(last)?.[1] ?? last;
-  return first.length > 300 ? `${first.slice(0, 297)}...` : first;
-}
+/** Bounded wait whose timeout is told apart from the service's own errors. */
+const within = <T>(ms: number, what: string, fn: () => Promise<T>) => withinMs(ms, what, fn, (m) => new CheckTimeout(m));
+const reason = errorReason;
 
 /** Long | number | string | null from protobuf -> number. */
 function num(v: unknown): number {

@@ -7,6 +7,7 @@ import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Db } from '../db/client';
 import { addressFor, type Channel } from '../domain/campaign';
 import type { Provider } from '../providers/types';
+import { recordDeliveries } from './metrics';
 
 export interface NotificationRequest {
   idempotencyKey: string;
@@ -51,11 +52,13 @@ export function createNotificationActivities(deps: { db: Db; providers?: Partial
           throw ApplicationFailure.retryable(`provider ${provider.name}: ${result.error}`, 'TransientDeliveryFailure');
         }
         if (!result.ok) {
+          recordDeliveries('notification', n.channel, { failed: 1 });
           log.warn('notification refused by the provider', { key: n.idempotencyKey, error: result.error });
           return { delivered: false, duplicate: inserted === 0 };
         }
       }
-      await deps.db.notificationOutbox.updateMany({ where: { idempotencyKey: n.idempotencyKey, sentAt: null }, data: { sentAt: new Date() } });
+      const marked = await deps.db.notificationOutbox.updateMany({ where: { idempotencyKey: n.idempotencyKey, sentAt: null }, data: { sentAt: new Date() } });
+      recordDeliveries('notification', n.channel, { sent: marked.count }); // marked once, so counted once
       log.info('notification sent', { key: n.idempotencyKey, kind: n.kind, via: to ? provider?.name : 'outbox', duplicate: inserted === 0 });
       return { delivered: true, duplicate: inserted === 0 };
     },

@@ -14,12 +14,21 @@ import { bookingsRouter } from './routes/bookings';
 import { consoleRouter } from './routes/console';
 import { healthRouter } from './routes/health';
 import { incidentsRouter } from './routes/incidents';
+import { dashboardRouter } from './routes/dashboard';
 import { statusRouter } from './routes/status';
 import type { RunbookSnapshot, Severity } from '../domain/incident';
 import type { CampaignSettings } from '../workflows/campaign';
 import { campaignsRouter } from './routes/campaigns';
 import { promoPoolsRouter } from './routes/promo-pools';
 import { usersRouter } from './routes/users';
+import { reportsRouter } from './routes/reports';
+import { stuckRouter } from './routes/stuck';
+import type { WatchdogSettings } from '../domain/watchdog';
+import { REDACT } from '../config/logger';
+import { httpMetricsMiddleware, metricsHandler } from './metrics';
+import { logLevelRouter } from './routes/log-level';
+import { playbooksRouter } from './routes/playbooks';
+import type { PlaybookRunner } from '../db/playbook-runner';
 
 export interface AppDeps {
   db: Db;
@@ -32,6 +41,24 @@ export interface AppDeps {
   campaigns: CampaignSettings;
   /** Counts responses for the "recent API error rate" check (api/request-stats.ts). */
   requestStats?: RequestHandler;
+  /** The dashboard's business time zone (KEEL_BUSINESS_TIME_ZONE; default Europe/Paris). */
+  dashboard?: { timeZone?: string };
+  /** Emergency log levels: a shorter "minute" (tests) and how recent a live process's ack is. */
+  logLevels?: { minuteMs?: number; liveWithinMs?: number };
+  /** Other metrics endpoints (e.g. the worker's) appended to GET /metrics; see README "Metrics". */
+  metricsScrapeUrls?: string[];
+  /** Playbook queries (db/playbook-runner.ts, its own small pool); without it /v1/playbooks is not served. */
+  playbooks?: PlaybookRunner;
+  /** Stuck-work watchdog thresholds for GET /v1/health/stuck?fresh=true (KEEL_WATCHDOG_*). */
+  watchdog?: Partial<WatchdogSettings>;
+}
+
+/**
+ * The pino loggers the app logs through: the one it was given and pino-http's (a child made once,
+ * which keeps its own level). The log-level watcher switches all of them.
+ */
+export function appLoggers(app: Express): Logger[] {
+  return (app.locals.loggers as Logger[] | undefined) ?? [];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -40,20 +67,21 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', true);
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      // A caller's X-Request-Id is kept (it follows the request into the workflow's memo and events).
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-      redact: ['req.headers.authorization'],
-    }),
-  );
+  app.use(httpMetricsMiddleware());
+  const httpLogger = pinoHttp({
+    logger: deps.logger,
+    // A caller's X-Request-Id is kept (it follows the request into the workflow's memo and events).
+    genReqId: (req, res) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    redact: REDACT,
+  });
+  app.locals.loggers = [deps.logger, httpLogger.logger];
+  app.use(httpLogger);
   if (deps.requestStats) app.use(deps.requestStats);
   const keys = parseApiKeys(deps.apiKeys);
   // Bulk uploads read their own, larger bodies (after authentication and the role check), so they are
@@ -65,6 +93,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
 
   app.use(healthRouter(deps));
+  // Prometheus scrapes without a key: protect it at the network level (README, Metrics).
+  app.get('/metrics', metricsHandler({ scrapeUrls: deps.metricsScrapeUrls }));
   // Public, no key: the status page and the consoles (which ask for a key and call the API with it).
   app.use(statusRouter({ db: deps.db, components: deps.incidents.components }));
   app.use(consoleRouter());
@@ -75,6 +105,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/v1', authenticate(keys));
   app.use('/v1/bookings', bookingsRouter(deps));
+  app.use('/v1/admin/log-level', logLevelRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, ...deps.logLevels }));
   app.use('/v1/campaigns', campaignsRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.campaigns }));
   app.use(
     '/v1/incidents',
@@ -83,6 +114,21 @@ export function createApp(deps: AppDeps): Express {
       components: deps.incidents.components, runbooks: deps.incidents.runbooks,
     }),
   );
+  app.use(
+    '/v1/dashboard',
+    dashboardRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, timeZone: deps.dashboard?.timeZone ?? 'Europe/Paris' }),
+  );
+
+  app.use('/v1/health', stuckRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.watchdog }));
+  app.use(
+    '/v1/reports',
+    reportsRouter({
+      db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix,
+      components: deps.incidents.components, runbooks: deps.incidents.runbooks,
+    }),
+  );
+
+  if (deps.playbooks) app.use('/v1/playbooks', playbooksRouter({ runner: deps.playbooks }));
 
   app.use(notFoundRoute);
   app.use(errorHandler((err, req) => deps.logger.error({ err, reqId: (req as { id?: unknown }).id }, 'unhandled error')));

@@ -3,6 +3,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { workflowIdForBooking } from '../domain/booking';
 import { BookingStatusKey, CarIdKey, CustomerIdKey, NextTransitionAtKey } from '../domain/search-attributes';
 import { taskQueue } from '../domain/task-queues';
+import { countWorkflowStart } from './metrics';
 import type { BookingInput, bookingWorkflow } from '../workflows/booking';
 
 const START_TIMEOUT_MS = 5000;
@@ -53,6 +54,7 @@ export async function startBookingWorkflow(
         { key: NextTransitionAtKey, value: new Date(input.startsAt) },
       ],
     }));
+    countWorkflowStart('bookingWorkflow');
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return; // closed run with this id: already done
     throw err;

@@ -14,8 +14,13 @@ export type ErrorCode =
   | 'DUPLICATE_CONFLICT'
   | 'BOOKING_OVERLAP'
   | 'INVALID_TRANSITION'
+  /** A playbook query tried to write (refused by its read-only transaction). */
+  | 'READ_ONLY_VIOLATION'
+  /** A playbook query ran past its statement timeout. */
+  | 'QUERY_TIMEOUT'
   | 'DATABASE_UNAVAILABLE'
   | 'TEMPORAL_UNAVAILABLE'
+  | 'ALREADY_LINKED'
   | 'INTERNAL';
 
 export class ApiError extends Error {

@@ -6,9 +6,13 @@ import { campaignSettings, loadEnv } from '../config/env';
 import { createLogger } from '../config/logger';
 import { temporalSettings } from '../config/temporal';
 import { createDb } from '../db/client';
-import { createApp } from './app';
+import { appLoggers, createApp } from './app';
+import { startLogLevelWatcher } from '../config/log-level-watch';
 import { loadRunbooks } from '../runbooks/load';
+import { loadPlaybooks } from '../playbooks/load';
+import { createPlaybookRunner } from '../db/playbook-runner';
 import { createRequestStats } from './request-stats';
+import { watchdogSettingsFromEnv } from '../services/watchdog';
 
 async function main(): Promise<void> {
   const env = loadEnv();
@@ -17,11 +21,18 @@ async function main(): Promise<void> {
   if (!env.KEEL_API_KEYS) throw new Error('KEEL_API_KEYS is required (npm run dev generates keys for you)');
   // Validated at start-up: a broken runbook stops the API here, not in the middle of an incident.
   const runbooks = loadRunbooks(path.resolve(env.KEEL_RUNBOOKS_DIR));
+  // Likewise every playbook: one error lists every problem of every file.
+  const playbookCatalog = loadPlaybooks(path.resolve(env.KEEL_PLAYBOOKS_DIR), { maxRows: env.KEEL_PLAYBOOK_MAX_ROWS });
   const t = temporalSettings(env);
   const connection = await Connection.connect({ address: t.address, tls: t.tls, apiKey: t.apiKey });
   const client = new Client({ connection, namespace: t.namespace });
   const db = createDb(env.DATABASE_URL, { poolSize: env.DATABASE_POOL_SIZE });
   const stats = createRequestStats(db, { instance: `${os.hostname()}:${process.pid}` });
+  const playbooks = createPlaybookRunner({
+    databaseUrl: env.DATABASE_URL, catalog: playbookCatalog, timeoutMs: env.KEEL_PLAYBOOK_TIMEOUT,
+    maxRows: env.KEEL_PLAYBOOK_MAX_ROWS, poolSize: env.KEEL_PLAYBOOK_POOL_SIZE,
+    onAuditError: (err) => logger.error({ err }, 'cannot write the audit row of a failed playbook run'),
+  });
   const app = createApp({
     db,
     client,
@@ -31,6 +42,10 @@ async function main(): Promise<void> {
     incidents: { components: env.KEEL_STATUS_COMPONENTS, runbooks },
     campaigns: campaignSettings(env),
     requestStats: stats.middleware,
+    playbooks,
+    metricsScrapeUrls: env.KEEL_METRICS_SCRAPE_URLS,
+    dashboard: { timeZone: env.KEEL_BUSINESS_TIME_ZONE },
+    watchdog: watchdogSettingsFromEnv(env),
     workflows: {
       taskQueuePrefix: env.KEEL_TASK_QUEUE_PREFIX,
       settings: {
@@ -40,6 +55,11 @@ async function main(): Promise<void> {
       },
     },
   });
+  const logLevels = startLogLevelWatcher({
+    db, component: 'api', defaultLevel: env.LOG_LEVEL, pollMs: env.KEEL_LOG_LEVEL_POLL,
+    loggers: () => appLoggers(app),
+    onError: (err) => logger.warn({ err }, 'cannot read the log level; keeping the current one'),
+  });
   const server = app.listen(env.PORT, env.HOST, () => {
     logger.info({ port: env.PORT }, `API listening on http://localhost:${env.PORT}`);
   });
@@ -47,6 +67,8 @@ async function main(): Promise<void> {
     logger.info('API shutting down');
     server.close(async () => {
       await stats.stop().catch(() => undefined);
+      await logLevels.stop();
+      await playbooks.close().catch(() => undefined);
       await db.$disconnect();
       await connection.close();
       process.exit(0);

@@ -6,6 +6,10 @@ import { incidentSchemas } from './routes/incidents';
 import { CreateCampaignBody, RateBody } from './routes/campaigns';
 import { UsersBatchBody } from './routes/users';
 import { PromoPoolJsonBody } from './routes/promo-pools';
+import { RunPlaybookBody } from './routes/playbooks';
+import { ReconcileBody } from './routes/dashboard';
+import { reportSchemas } from './routes/reports';
+import { SetLogLevelBody } from './routes/log-level';
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
 
@@ -126,6 +130,87 @@ function campaignPaths() {
   };
 }
 
+function reportPaths(components: string[]) {
+  const S = reportSchemas(components);
+  const ACT = 'commander, operator';
+  const ALL = 'service, operator, commander, viewer';
+  const keyHeader = { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,200}$' } };
+  const q = (name: string, schema: object) => ({ name, in: 'query', required: false, schema });
+  return {
+    '/v1/health/stuck': {
+      get: {
+        summary: `What the stuck-work watchdog found on its latest run: {checkedAt, stale, stuck: [{kind, id, since, ageMs, summary, evidence, workflowId, link}], counts, errors, incidentId}; ?fresh=true detects inline without storing or opening an incident (roles: ${ALL})`,
+        parameters: [q('fresh', { type: 'string', enum: ['true', 'false'] })],
+        responses: { '200': { description: 'the findings' }, ...errors(400, 401, 403) },
+      },
+    },
+    '/v1/reports': {
+      post: {
+        summary: 'File a problem report; with an Idempotency-Key the same submit again answers 200 and the same report, another body 409 (roles: service, operator, commander). An unknown bookingId is kept and flagged bookingFound: false',
+        parameters: [keyHeader],
+        requestBody: body(S.Create),
+        responses: { '201': { description: 'the report: {reportId, status, bookingFound, ...}' }, '200': { description: 'the same submit again' }, ...errors(400, 401, 403, 409, 413) },
+      },
+      get: {
+        summary: `Reports, newest first (roles: ${ALL})`,
+        parameters: [
+          q('status', { type: 'string', enum: ['NEW', 'LINKED'] }), q('since', { type: 'string', format: 'date-time' }),
+          q('limit', { type: 'integer', minimum: 1, maximum: 100, default: 50 }), q('cursor', { type: 'string', description: '`next` of the previous page' }),
+        ],
+        responses: { '200': { description: '{reports, next}' }, ...errors(400, 401, 403) },
+      },
+    },
+    '/v1/reports/{id}': { get: { summary: `One report (roles: ${ALL})`, parameters: idParam, responses: { '200': { description: 'the report' }, ...errors(401, 403, 404) } } },
+    '/v1/reports/{id}/link': {
+      post: {
+        summary: `Link to an existing incident; 409 ALREADY_LINKED when linked to another (roles: ${ACT})`,
+        parameters: idParam,
+        requestBody: body(S.Link),
+        responses: { '200': { description: 'the report' }, ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    '/v1/reports/{id}/open-incident': {
+      post: {
+        summary: `Open an incident from the report (severity defaults to the report's guess, then SEV3) and link it; again: 200 and the same incident (roles: ${ACT})`,
+        parameters: idParam,
+        requestBody: body(S.OpenIncident, false),
+        responses: { '201': { description: '{report, incidentId, workflowId, status}' }, '200': { description: 'the incident this report already opened' }, ...errors(400, 401, 403, 404, 409, 503) },
+      },
+    },
+  };
+}
+
+function playbookPaths() {
+  const CS = 'operator, commander';
+  const nameParam = [{ name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9]+(?:-[a-z0-9]+)*$' } }];
+  return {
+    '/v1/playbooks': {
+      get: {
+        summary: `The playbook queries: {playbooks: [{name, description, params: [{name, type, required, default?, values?, description?}]}], maxRows} (roles: ${CS})`,
+        responses: { '200': { description: 'the list' }, ...errors(401, 403) },
+      },
+    },
+    '/v1/playbooks/{name}': {
+      get: { summary: `One playbook with its SQL (roles: ${CS})`, parameters: nameParam, responses: { '200': { description: 'the playbook' }, ...errors(401, 403, 404) } },
+    },
+    '/v1/playbooks/{name}/run': {
+      post: {
+        summary: `Run a playbook in a read-only transaction with a statement timeout and a row limit; audited (roles: ${CS}). Parameter types: id, text, timestamp (ISO 8601, a date, now, now-7d), period (<from>/<to>), interval (30m), integer, enum, limit`,
+        parameters: nameParam,
+        requestBody: body(RunPlaybookBody, false),
+        responses: {
+          '200': {
+            description: '{name, params (resolved), columns: [{name, type}], rows, rowCount, truncated, durationMs}; with Accept: text/csv, RFC 4180 CSV with a header row (X-Playbook-Row-Count, X-Playbook-Truncated)',
+            content: { 'application/json': { schema: { type: 'object' } }, 'text/csv': { schema: { type: 'string' } } },
+          },
+          '422': { description: 'READ_ONLY_VIOLATION (the query tried to write) or QUERY_TIMEOUT', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+          ...errors(400, 401, 403, 404, 503),
+        },
+      },
+    },
+  };
+}
+
 export function openApiDocument(components: string[]) {
   return {
     openapi: '3.1.0',
@@ -164,8 +249,36 @@ export function openApiDocument(components: string[]) {
         get: { security: [], summary: 'Temporal and database reachable', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } },
       },
       '/v1/openapi.json': { get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/v1/dashboard': {
+        get: {
+          summary: 'Active cars, bookings by status, today\'s revenue (business time zone), running campaigns, open incidents, from summary rows (all roles)',
+          parameters: [{ name: 'timeZone', in: 'query', schema: { type: 'string' }, description: 'IANA time zone of "today" (default KEEL_BUSINESS_TIME_ZONE)' }],
+          responses: { '200': { description: 'the dashboard' }, ...errors(400, 401, 403, 503) },
+        },
+      },
+      '/v1/dashboard/reconcile': {
+        post: {
+          summary: 'Recount the summary from the raw tables now and correct drift (roles: operator)',
+          requestBody: body(ReconcileBody, false),
+          responses: { '200': { description: '{workflowId, report}' }, '202': { description: 'still running: {workflowId}' }, ...errors(400, 401, 403, 503) },
+        },
+      },
       ...incidentPaths(components),
       ...campaignPaths(),
+      '/v1/admin/log-level': {
+        put: {
+          summary: 'Emergency log level for a window: {level, component?: api|worker (omitted: all), minutes: 1..1440, reason?}; reverts on its own (roles: operator)',
+          requestBody: body(SetLogLevelBody),
+          responses: { '200': { description: '{windows: [{component, level, revertsAt, setBy, reason, workflowId}]}' }, ...errors(400, 401, 403, 503) },
+        },
+        get: {
+          summary: 'Per component: level in force (null: each process at its LOG_LEVEL), revertsAt, setBy, and the live processes with the level each applied (roles: operator, commander, viewer)',
+          responses: { '200': { description: '{components: [...]}' }, ...errors(401, 403) },
+        },
+      },
+      '/metrics': { get: { security: [], summary: 'Prometheus metrics (text exposition); no key, protect at the network level', responses: { '200': { description: 'text/plain; version=0.0.4' } } } },
+      ...playbookPaths(),
+      ...reportPaths(components),
     },
   };
 }

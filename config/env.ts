@@ -88,6 +88,32 @@ const EnvSchema = z.object({
     }),
   /** Directory of the incident runbooks (one YAML file per severity), validated at start-up. */
   KEEL_RUNBOOKS_DIR: z.string().default('runbooks'),
+  /** Playbook queries (playbooks/*.sql): their directory, validated at start-up; each run's statement
+   *  timeout and hard row cap; the connections they may hold at once (their own pool, so a burst of
+   *  heavy pulls cannot take the connections the booking transitions need). */
+  KEEL_PLAYBOOKS_DIR: z.string().default('playbooks'),
+  KEEL_PLAYBOOK_TIMEOUT: duration.pipe(z.number().int().min(100, 'must be at least 100ms').max(300_000, 'must be at most 5m')).default(5_000),
+  KEEL_PLAYBOOK_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  KEEL_PLAYBOOK_POOL_SIZE: z.coerce.number().int().min(1).max(20).default(2),
+  /** Stuck-work watchdog: how late a timed transition may be, the attempt from which a retrying
+   *  activity is reported, how long a RUNNING campaign may go without progress, the incident's severity. */
+  KEEL_WATCHDOG_GRACE: duration.default(2 * 60_000),
+  KEEL_WATCHDOG_MAX_ATTEMPTS: z.coerce.number().int().min(2).max(1000).default(5),
+  KEEL_WATCHDOG_CAMPAIGN_STALL: duration.default(5 * 60_000),
+  KEEL_WATCHDOG_SEVERITY: z.enum(['SEV1', 'SEV2', 'SEV3', 'SEV4']).default('SEV3'),
+  /** How often every process re-reads its emergency log level (PUT /v1/admin/log-level). */
+  KEEL_LOG_LEVEL_POLL: duration.default(2000),
+  /** Worker process: Prometheus endpoint (Keel's worker metrics plus the Temporal SDK's); 0 disables it. */
+  KEEL_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  KEEL_WORKER_METRICS_HOST: z.string().default('0.0.0.0'),
+  /** Worker process: where the SDK's own exporter listens (127.0.0.1 only; merged into the port above). */
+  KEEL_TEMPORAL_METRICS_PORT: z.coerce.number().int().min(1).max(65535).default(9465),
+  /** API: other metrics endpoints appended to GET /metrics (comma-separated URLs), e.g. the worker's on a laptop. */
+  KEEL_METRICS_SCRAPE_URLS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
+    .pipe(z.array(z.url())),
   /** IANA time zone of the business day: the dashboard's "today's revenue" runs from local midnight to midnight. */
   KEEL_BUSINESS_TIME_ZONE: z.string().default('Europe/Paris').refine(isValidTimeZone, 'must be an IANA time zone, e.g. Europe/Paris'),
 });

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Db, Prisma } from './client';
 import { isUniqueViolation } from './errors';
+import { lockBookingForSummary, recordBookingSummary, type SummaryBooking } from './dashboard-store';
 import type { BookingAction, BookingStatus } from '../domain/booking';
 
 const ACTIVE: BookingStatus[] = ['CONFIRMED', 'ONGOING', 'OVERDUE'];
@@ -96,6 +97,8 @@ export async function createBooking(db: Db, b: NewBooking, who: Actor, workflowI
         data: { actor: who.actor, action: 'booking.create', resourceType: 'booking', resourceId: b.bookingId,
           requestId: who.requestId, details: { carId: b.carId, startsAt: b.startsAt.toISOString(), endsAt: b.endsAt.toISOString() } },
       });
+      // Dashboard summary in the same transaction (an existing booking above returned before this).
+      await recordBookingSummary(tx, null, summaryOf(booking));
       return { kind: 'created', booking };
     });
   try {
@@ -108,12 +111,19 @@ export async function createBooking(db: Db, b: NewBooking, who: Actor, workflowI
   }
 }
 
+function summaryOf(b: BookingRow): SummaryBooking {
+  return { id: b.id, carId: b.carId, status: b.status, amountCents: b.amountCents, currency: b.currency, createdAt: b.createdAt };
+}
+
 /** Undo a creation whose workflow could not be started, so no half-made booking stays behind. */
 export async function deleteUnstartedBooking(db: Db, bookingId: string): Promise<void> {
-  await db.$transaction([
-    db.bookingEvent.deleteMany({ where: { bookingId } }),
-    db.booking.deleteMany({ where: { id: bookingId, version: 1 } }),
-  ]);
+  await db.$transaction(async (tx) => {
+    const before = await lockBookingForSummary(tx, bookingId);
+    await tx.bookingEvent.deleteMany({ where: { bookingId } });
+    const { count } = await tx.booking.deleteMany({ where: { id: bookingId, version: 1 } });
+    // The dashboard counted the booking when it was created: take it back with the row.
+    if (count === 1 && before) await recordBookingSummary(tx, before, null);
+  });
 }
 
 export interface BookingChange extends Actor {
@@ -152,6 +162,8 @@ export async function applyBookingChange(db: Db, c: BookingChange): Promise<Chan
         const conflict = await findOverlap(tx, current.carId, current.startsAt, new Date(c.endsAt), c.bookingId);
         if (conflict) return { outcome: 'overlap', conflictingBookingId: conflict };
       }
+      // The row as it was, locked: the dashboard summary moves from this state to c.to below.
+      const before = await lockBookingForSummary(tx, c.bookingId);
       const now = new Date();
       const row = await tx.booking.update({
         where: { id: c.bookingId },
@@ -179,6 +191,8 @@ export async function applyBookingChange(db: Db, c: BookingChange): Promise<Chan
             requestId: c.requestId, details: { from: c.from, to: c.to, reason: c.reason ?? null } },
         });
       }
+      // Only on this applied path: a retried write (transition key found above) changes no counter.
+      if (before) await recordBookingSummary(tx, before, { ...before, status: c.to });
       return { outcome: 'applied', version: row.version, occurredAt: now.toISOString() };
     });
   try {

@@ -17,13 +17,15 @@ export interface NewCampaign {
   promoPoolId?: string;
   sendAt?: Date;
   ratePerSecond?: number;
+  /** Applied when ratePerSecond is not given (KEEL_CAMPAIGN_DEFAULT_RATE); not part of the request hash. */
+  defaultRatePerSecond?: number;
   marketing: boolean;
   workflowId: string;
 }
 
 export type CampaignRow = Prisma.CampaignGetPayload<object>;
 
-export function campaignRequestHash(c: Omit<NewCampaign, 'id' | 'workflowId'>): string {
+export function campaignRequestHash(c: Omit<NewCampaign, 'id' | 'workflowId' | 'defaultRatePerSecond'>): string {
   return createHash('sha256')
     .update(JSON.stringify([c.name, c.channel, c.template.subject ?? null, c.template.body, c.audience, c.promoPoolId ?? null,
       c.sendAt?.toISOString() ?? null, c.ratePerSecond ?? null, c.marketing]))
@@ -41,7 +43,7 @@ export async function createCampaign(
     const campaign = await db.campaign.create({
       data: {
         id: c.id, idempotencyKey: c.idempotencyKey, requestHash, name: c.name, channel: c.channel, template: c.template as object,
-        audience: c.audience as object, promoPoolId: c.promoPoolId ?? null, sendAt: c.sendAt ?? null, ratePerSecond: c.ratePerSecond ?? null,
+        audience: c.audience as object, promoPoolId: c.promoPoolId ?? null, sendAt: c.sendAt ?? null, ratePerSecond: c.ratePerSecond ?? c.defaultRatePerSecond ?? null,
         marketing: c.marketing, workflowId: c.workflowId,
       },
     });

@@ -470,6 +470,10 @@ async function runStack(): Promise<void> {
       PORT: String(env.PORT),
     };
     delete childEnv[SUPERVISED_FLAG];
+    // One scrape of the API's /metrics shows the worker's metrics (Keel's and the Temporal SDK's) too.
+    if (!process.env.KEEL_METRICS_SCRAPE_URLS && env.KEEL_WORKER_METRICS_PORT > 0) {
+      childEnv.KEEL_METRICS_SCRAPE_URLS = `http://127.0.0.1:${env.KEEL_WORKER_METRICS_PORT}/metrics`;
+    }
     if (localDb?.startsWith('embedded PGlite') && !process.env.DATABASE_POOL_SIZE) childEnv.DATABASE_POOL_SIZE = EMBEDDED_POOL_SIZE;
     const resolved = loadEnv(childEnv);
 

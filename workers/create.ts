@@ -3,13 +3,20 @@
 // up a booking transition (campaign workflows run there too); `incidents` runs incident workflows, their automated checks and records;
 // `ops` runs Keel's own housekeeping.
 // One process may host all of them (laptop) or one each (production scaling).
-import type { Connection } from '@temporalio/client';
+import { Client, type Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createBookingActivities } from '../activities/bookings';
 import { createCampaignActivities, type BatchingProvider } from '../activities/campaigns';
 import { createCheckActivities } from '../activities/checks';
+import { createDashboardActivities } from '../activities/dashboard';
 import { createIncidentActivities } from '../activities/incidents';
 import { createNotificationActivities } from '../activities/notifications';
+import { createLogLevelActivities } from '../activities/log-level';
+import { createWatchdogActivities } from '../activities/watchdog';
+import type { Logger } from '../config/logger';
+import type { RunbookSnapshot, Severity } from '../domain/incident';
+import type { WatchdogSettings } from '../domain/watchdog';
+import { loadRunbooks } from '../runbooks/load';
 import type { Db } from '../db/client';
 import type { Channel } from '../domain/campaign';
 import { taskQueue, type TaskQueueName } from '../domain/task-queues';
@@ -29,6 +36,12 @@ export interface WorkerDeps {
   /** Pre-bundled workflow code (tests bundle once); otherwise bundled from workflows/ at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   identity?: string;
+  /** Runbooks for incidents opened by Keel itself (the watchdog); default: the shipped runbooks/. */
+  runbooks?: Map<Severity, RunbookSnapshot>;
+  /** Stuck-work watchdog thresholds (KEEL_WATCHDOG_*); defaults in domain/watchdog.ts. */
+  watchdog?: Partial<WatchdogSettings>;
+  /** pino logger for the watchdog's findings; none: not logged (the run is still stored). */
+  logger?: Logger;
 }
 
 export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promise<Worker> {
@@ -72,6 +85,13 @@ export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promi
         ...workflows,
         activities: {
           // ops activity factories are spread here
+          ...createDashboardActivities({ db: deps.db }),
+          ...createLogLevelActivities({ db: deps.db }),
+          ...createWatchdogActivities({
+            db: deps.db, client: new Client({ connection: deps.clientConnection, namespace: deps.namespace }),
+            taskQueuePrefix: deps.taskQueuePrefix, runbooks: deps.runbooks ?? loadRunbooks(), components: deps.statusComponents,
+            settings: deps.watchdog, logger: deps.logger,
+          }),
         },
       });
   }

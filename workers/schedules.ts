@@ -4,6 +4,8 @@ import { ScheduleAlreadyRunning, type Client, type ScheduleOptions } from '@temp
 import { taskQueue } from '../domain/task-queues';
 
 export const STATUS_PAGE_SCHEDULE_ID = 'status-page-refresh';
+export const DASHBOARD_RECONCILE_SCHEDULE_ID = 'dashboard-reconcile';
+export const WATCHDOG_SCHEDULE_ID = 'stuck-work-watchdog';
 
 export interface ScheduleDefinition {
   /** The schedule's name; its id is the name behind the task-queue prefix, if any. */
@@ -26,6 +28,34 @@ export function scheduleDefinitions(taskQueuePrefix = ''): ScheduleDefinition[] 
       },
       policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
       state: { note: 'Rebuilds the public status page hourly so its 90-day history advances.', triggerImmediately: true },
+    } },
+    { name: DASHBOARD_RECONCILE_SCHEDULE_ID, options: {
+      scheduleId: id(DASHBOARD_RECONCILE_SCHEDULE_ID),
+      // Off the top of the hour, when bookings start and end in bulk.
+      spec: { intervals: [{ every: '1 hour', offset: '7 minutes' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'dashboardReconcileWorkflow',
+        taskQueue: taskQueue('ops', taskQueuePrefix),
+        args: [{}],
+      },
+      policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
+      state: { note: 'Recounts the dashboard summary from the raw tables and corrects (and records) any drift.' },
+    } },
+    { name: WATCHDOG_SCHEDULE_ID, options: {
+      scheduleId: id(WATCHDOG_SCHEDULE_ID),
+      spec: { intervals: [{ every: '1 minute' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'stuckWorkWatchdogWorkflow',
+        taskQueue: taskQueue('ops', taskQueuePrefix),
+        args: [],
+        // With the ops worker down, a run waits at most this long; then the next one takes over.
+        workflowExecutionTimeout: '3 minutes',
+      },
+      // No backlog of catch-up runs after downtime: the next run sees the present, which is what matters.
+      policies: { overlap: 'SKIP', catchupWindow: '1 minute' },
+      state: { note: 'Finds work that should have moved and has not (GET /v1/health/stuck); opens one incident when something is stuck.' },
     } },
   ];
 }

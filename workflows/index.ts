@@ -3,3 +3,6 @@ export { bookingWorkflow } from './booking';
 export { incidentWorkflow } from './incident';
 export { campaignWorkflow } from './campaign';
 export { statusPageRefreshWorkflow } from './status-page';
+export { stuckWorkWatchdogWorkflow } from './watchdog';
+export { dashboardReconcileWorkflow } from './dashboard';
+export { logLevelWorkflow } from './log-level';

@@ -10,6 +10,7 @@ import { taskQueue } from '../../domain/task-queues';
 import * as wf from '../../workflows/campaign';
 import { allow } from '../auth';
 import { ApiError } from '../errors';
+import { countWorkflowStart } from '../metrics';
 import { businessId, isoTime, parse } from '../validation';
 import { sendUpdate } from '../workflow-updates';
 
@@ -129,7 +130,7 @@ export function campaignsRouter(deps: CampaignRouterDeps): Router {
     const campaign = {
       id: key, idempotencyKey: key, name: body.name, channel: body.channel, template: body.template, audience: body.audience,
       promoPoolId: body.promoPoolId, sendAt: body.sendAt ? new Date(body.sendAt) : undefined, ratePerSecond: body.ratePerSecond,
-      marketing: body.marketing ?? false, workflowId,
+      defaultRatePerSecond: deps.settings.defaultRatePerSecond, marketing: body.marketing ?? false, workflowId,
     };
     const existing = await deps.db.campaign.findUnique({ where: { idempotencyKey: key } });
     if (!existing) await preflight(body);
@@ -152,6 +153,7 @@ export function campaignsRouter(deps: CampaignRouterDeps): Router {
           staticSummary: `Campaign ${body.name} (${body.channel})`,
         }),
       );
+      countWorkflowStart('campaignWorkflow');
     } catch (err) {
       const closed = (err as Error)?.name === 'WorkflowExecutionAlreadyStartedError';
       if (!closed) {
@@ -244,6 +246,7 @@ export function campaignsRouter(deps: CampaignRouterDeps): Router {
           staticSummary: `Campaign ${c.name}: retry ${reset} failed`,
         }),
       );
+      countWorkflowStart('campaignWorkflow');
     } catch (err) {
       // Put things back as they were: the deliveries failed again, the campaign COMPLETED.
       await failPending(deps.db, c.id, 1, last, 'retry could not be started; try retry-failed again').catch(() => undefined);

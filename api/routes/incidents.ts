@@ -1,27 +1,26 @@
 // /v1/incidents: declare (deduplicated), read, and step through an incident via its workflow.
-import { randomBytes } from 'node:crypto';
 import { Router, type Request } from 'express';
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { Db } from '../../db/client';
-import { declareIncident, deleteUndeclaredIncident, getIncident, listIncidents } from '../../db/incident-store';
+import { getIncident, listIncidents } from '../../db/incident-store';
+import { declareIncident, NoRunbookError } from '../../services/declare-incident';
 import {
   COMPONENT_STATES,
   type ComponentState,
   INCIDENT_ROLES,
   RETROSPECTIVE_SECTIONS,
   SEVERITIES,
-  initialIncidentState,
   workflowIdForIncident,
   type IncidentState,
   type RunbookSnapshot,
   type Severity,
 } from '../../domain/incident';
 import { renderPostmortem } from '../../domain/postmortem';
-import { taskQueue } from '../../domain/task-queues';
 import * as wf from '../../workflows/incident';
 import { allow, callerOf } from '../auth';
 import { ApiError } from '../errors';
+import { countWorkflowStart } from '../metrics';
 import { businessId, parse } from '../validation';
 import { sendUpdate } from '../workflow-updates';
 
@@ -71,10 +70,6 @@ export function incidentSchemas(components: string[]) {
   };
 }
 
-function newIncidentId(now: Date): string {
-  return `inc-${now.toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(4).toString('hex')}`;
-}
-
 export function incidentsRouter(deps: IncidentRouterDeps): Router {
   const r = Router();
   const S = incidentSchemas(deps.components);
@@ -84,34 +79,15 @@ export function incidentsRouter(deps: IncidentRouterDeps): Router {
 
   r.post('/', ACT, async (req, res) => {
     const body = parse(S.Declare, req.body);
-    const runbook = deps.runbooks.get(body.severity);
-    if (!runbook) throw new ApiError(400, 'VALIDATION_FAILED', `no runbook for ${body.severity}`);
-    const now = new Date();
-    const declare = {
-      incidentId: newIncidentId(now), title: body.title, severity: body.severity, components: body.components, summary: body.summary,
-      drill: body.drill ?? false, dedupeKey: body.dedupeKey, declaredAt: now.toISOString(), declaredBy: callerOf(req).actor, runbook,
-    };
-    const initial = initialIncidentState(declare);
-    const result = await declareIncident(deps.db, initial);
-    const incident = result.incident;
-    if (result.kind === 'created') {
-      try {
-        await deps.client.withDeadline(Date.now() + 5000, () =>
-          deps.client.workflow.start<typeof wf.incidentWorkflow>('incidentWorkflow', {
-            workflowId: initial.workflowId,
-            taskQueue: taskQueue('incidents', deps.taskQueuePrefix),
-            args: [{ declare, notificationsTaskQueue: taskQueue('notifications', deps.taskQueuePrefix) }],
-            workflowIdConflictPolicy: 'FAIL',
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            memo: { requestId: actor(req).requestId ?? null },
-            staticSummary: `${declare.drill ? 'DRILL ' : ''}${declare.severity}: ${declare.title}`,
-          }),
-        );
-      } catch (err) {
-        await deleteUndeclaredIncident(deps.db, declare.incidentId).catch(() => undefined);
-        throw err;
-      }
+    let result;
+    try {
+      result = await declareIncident(deps, { ...body, declaredBy: callerOf(req).actor, requestId: actor(req).requestId });
+    } catch (err) {
+      if (err instanceof NoRunbookError) throw new ApiError(400, 'VALIDATION_FAILED', err.message);
+      throw err;
     }
+    if (result.kind === 'created') countWorkflowStart('incidentWorkflow');
+    const incident = result.incident;
     res.status(result.kind === 'created' ? 201 : 200).json({
       incidentId: incident.incidentId, workflowId: incident.workflowId, status: incident.status, drill: incident.drill,
       deduplicated: result.kind === 'existing',

@@ -57,6 +57,7 @@ beforeAll(async () => {
   await startWorker(taskQueue('bookings', prefix), { workflows: true, activities: true });
   await startWorker(taskQueue('notifications', prefix), { workflows: false, activities: true });
   await startWorker(taskQueue('incidents', prefix), { workflows: true, activities: true });
+  await startWorker(taskQueue('ops', prefix), { workflows: true, activities: true });
 }, 60_000);
 
 afterAll(async () => {
@@ -101,7 +102,7 @@ describe('a healthy setup', () => {
     const queues = pollers.evidence.queues as { taskQueue: string; type: string; pollers: number; identities: string[] }[];
     expect(queues.map((q) => `${q.taskQueue}/${q.type}`)).toEqual([
       `${prefix}-bookings/workflow`, `${prefix}-bookings/activity`, `${prefix}-notifications/activity`,
-      `${prefix}-incidents/workflow`, `${prefix}-incidents/activity`,
+      `${prefix}-incidents/workflow`, `${prefix}-incidents/activity`, `${prefix}-ops/workflow`, `${prefix}-ops/activity`,
     ]);
     for (const q of queues) {
       expect(q.pollers).toBeGreaterThan(0);
@@ -173,6 +174,7 @@ describe('pollers', () => {
     const half = uniquePrefix('checks-half');
     await startWorker(taskQueue('bookings', half), { workflows: true, activities: true });
     await startWorker(taskQueue('incidents', half), { workflows: true, activities: true });
+    await startWorker(taskQueue('ops', half), { workflows: true, activities: true });
     const notifications = taskQueue('notifications', half);
     await startWorker(notifications, { workflows: false, activities: true });
     const c = checks({ taskQueuePrefix: half });

@@ -12,7 +12,7 @@ const ALL = [...ROLES];
 const WRITE: Role[] = ['service', 'operator'];
 const INCIDENT_ACT: Role[] = ['commander', 'operator'];
 const INCIDENT_READ: Role[] = ['commander', 'operator', 'viewer'];
-const routes: Array<{ method: 'get' | 'post'; path: string; allowed: Role[] }> = [
+const routes: Array<{ method: 'get' | 'post' | 'put'; path: string; allowed: Role[] }> = [
   { method: 'post', path: '/v1/bookings', allowed: WRITE },
   { method: 'get', path: '/v1/bookings/some-id', allowed: ALL },
   { method: 'post', path: '/v1/bookings/some-id/cancel', allowed: WRITE },
@@ -34,14 +34,33 @@ const routes: Array<{ method: 'get' | 'post'; path: string; allowed: Role[] }> =
   ...['roles', 'checks/run', 'steps/a-step/complete', 'steps/a-step/skip', 'notes', 'status-updates', 'severity', 'mitigate', 'resolve', 'action-items', 'close'].map(
     (action) => ({ method: 'post' as const, path: `/v1/incidents/some-id/${action}`, allowed: INCIDENT_ACT }),
   ),
+  // The operations toolkit.
+  { method: 'get', path: '/v1/dashboard', allowed: ALL },
+  { method: 'post', path: '/v1/dashboard/reconcile', allowed: ['operator'] },
+  { method: 'get', path: '/v1/health/stuck', allowed: ALL },
+  { method: 'get', path: '/v1/playbooks', allowed: INCIDENT_ACT },
+  { method: 'get', path: '/v1/playbooks/a-playbook', allowed: INCIDENT_ACT },
+  { method: 'post', path: '/v1/playbooks/a-playbook/run', allowed: INCIDENT_ACT },
+  { method: 'post', path: '/v1/reports', allowed: ['service', 'operator', 'commander'] },
+  { method: 'get', path: '/v1/reports', allowed: ALL },
+  { method: 'get', path: '/v1/reports/some-id', allowed: ALL },
+  { method: 'post', path: '/v1/reports/some-id/link', allowed: INCIDENT_ACT },
+  { method: 'post', path: '/v1/reports/some-id/open-incident', allowed: INCIDENT_ACT },
+  { method: 'put', path: '/v1/admin/log-level', allowed: ['operator'] },
+  { method: 'get', path: '/v1/admin/log-level', allowed: INCIDENT_READ },
 ];
+
+/** Sends the route's request with an empty body (GET without one). */
+function send(api: ReturnType<Stack['api']>, method: string, path: string) {
+  return method === 'GET' ? api.get(path) : method === 'PUT' ? api.put(path, {}) : api.post(path, {});
+}
 
 const cases = routes.flatMap((r) => ALL.map((role) => [r.method.toUpperCase(), r.path, role, r.allowed.includes(role)] as const));
 
 describe('authorization', () => {
   test.each(cases)('%s %s as %s (allowed: %s)', async (method, path, role, allowed) => {
     const api = stack.api(role);
-    const res = method === 'GET' ? await api.get(path) : await api.post(path, {});
+    const res = await send(api, method, path);
     if (allowed) {
       // Past the gate: the request itself is judged (400 for the empty body, 404 for the unknown id).
       expect([401, 403]).not.toContain(res.status);
@@ -54,13 +73,13 @@ describe('authorization', () => {
 
   test.each(routes.map((r) => [r.method.toUpperCase(), r.path] as const))('%s %s without a key or with a wrong key: 401', async (method, path) => {
     const none = stack.api(null);
-    const res = method === 'GET' ? await none.get(path) : await none.post(path, {});
+    const res = await send(none, method, path);
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('UNAUTHORIZED');
-    const wrong = method === 'GET' ? none.get(path) : none.post(path, {});
+    const wrong = send(none, method, path);
     const res2 = await wrong.set('Authorization', 'Bearer not-a-real-key-0000000000');
     expect(res2.status).toBe(401);
-    const malformed = method === 'GET' ? none.get(path) : none.post(path, {});
+    const malformed = send(none, method, path);
     expect((await malformed.set('Authorization', 'Basic dXNlcjpwYXNz')).status).toBe(401);
   });
 
@@ -75,7 +94,7 @@ describe('authorization', () => {
     const doc = await none.get('/v1/openapi.json').expect(200);
     expect(doc.body.openapi).toMatch(/^3\./);
     for (const r of routes) {
-      const key = r.path.replace('some-id', '{id}').replace('a-step', '{stepId}');
+      const key = r.path.replace('some-id', '{id}').replace('a-step', '{stepId}').replace('a-playbook', '{name}');
       expect({ route: key, documented: Boolean(doc.body.paths[key]?.[r.method]) }).toEqual({ route: key, documented: true });
     }
     // The schema in the document is the one that validates requests.

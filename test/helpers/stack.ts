@@ -20,6 +20,8 @@ import { createOutboxProvider } from '../../providers/outbox';
 import { createTestDatabase } from './database';
 import type { RunbookSnapshot, Severity } from '../../domain/incident';
 import { loadRunbooks } from '../../runbooks/load';
+import { loadPlaybooks } from '../../playbooks/load';
+import { createPlaybookRunner } from '../../db/playbook-runner';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy';
 import { testClient, testTemporalAddress, uniquePrefix } from './temporal';
 
@@ -44,6 +46,9 @@ export interface StackOptions {
   campaignSettings?: Partial<CampaignSettings>;
   /** Which task queues get an in-process worker (default: all). */
   workers?: TaskQueueName[];
+  /** Playbooks served by /v1/playbooks (default: the repository's playbooks/), their timeout and row cap. */
+  playbooksDir?: string;
+  playbookSettings?: { timeoutMs?: number; maxRows?: number };
 }
 
 export const TEST_COMPONENTS = ['booking-api', 'car-unlock', 'payments'];
@@ -64,6 +69,7 @@ export interface Stack {
     get(path: string): request.Test;
     post(path: string, body?: object): request.Test;
     patch(path: string, body: object): request.Test;
+    put(path: string, body: object): request.Test;
   };
   startWorkers(): Promise<void>;
   stopWorkers(): Promise<void>;
@@ -101,6 +107,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     taskQueuePrefix: prefix,
     settings: { noShowGraceMs: 30 * 60_000, remindersBeforeStartMs: [], remindersBeforeEndMs: [], ...opts.settings },
   };
+  const playbooks = createPlaybookRunner({ databaseUrl: database.url, catalog: loadPlaybooks(opts.playbooksDir), ...opts.playbookSettings });
   const app = createApp({
     db,
     client,
@@ -109,6 +116,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     workflows,
     incidents: { components: opts.components ?? TEST_COMPONENTS, runbooks: opts.runbooks ?? loadRunbooks() },
     campaigns: { ...DEFAULT_CAMPAIGN_SETTINGS, ...opts.campaignSettings },
+    playbooks,
   });
 
   const outbox = createOutboxProvider(workerDb);
@@ -141,6 +149,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       get: (path: string) => auth(agent.get(path), role),
       post: (path: string, body?: object) => (body === undefined ? auth(agent.post(path), role) : auth(agent.post(path), role).send(body)),
       patch: (path: string, body: object) => auth(agent.patch(path), role).send(body),
+      put: (path: string, body: object) => auth(agent.put(path), role).send(body),
     }),
     startWorkers,
     stopWorkers,
@@ -148,6 +157,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await stopWorkers();
       await connection?.close();
       await closeClient();
+      await playbooks.close();
       await db.$disconnect();
       await workerDb.$disconnect();
       await dbProxy.close();
