@@ -1743,7 +1743,10 @@ async function main(): Promise<number> {
     if (!opts.skipRate) for (const mode of opts.rateModes) rates.push(await rate(b, mode));
     if (!opts.skipIsolation) {
       const same = tp?.results.find((r) => settingsName(r.settings) === settingsName(opts.settings));
-      const expected = same?.totalMs ?? tp?.best?.totalMs ?? (40_000 + 3000) / 0.7;
+      // A rate-limited isolation campaign runs for at least users / rate: its starts spread over that,
+      // not over the (shorter) unlimited run, which would pack them several times denser.
+      const unlimited = same?.totalMs ?? tp?.best?.totalMs ?? (40_000 + 3000) / 0.7;
+      const expected = opts.isoRate ? Math.max(unlimited, (opts.users / opts.isoRate) * 1000) : unlimited;
       iso = await isolation(b, true, expected);
       if (!opts.skipBaseline) base = await isolation(b, false, expected);
     }
