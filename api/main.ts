@@ -52,6 +52,7 @@ async function main(): Promise<void> {
         noShowGraceMs: env.KEEL_NO_SHOW_GRACE,
         remindersBeforeStartMs: env.KEEL_REMINDERS_BEFORE_START,
         remindersBeforeEndMs: env.KEEL_REMINDERS_BEFORE_END,
+        earlyWakeMs: env.KEEL_TIMER_EARLY_WAKE,
       },
     },
   });

@@ -494,6 +494,7 @@ async function startStack(opts: Options, tag: string): Promise<Stack> {
       noShowGraceMs: opts.env.KEEL_NO_SHOW_GRACE,
       remindersBeforeStartMs: opts.env.KEEL_REMINDERS_BEFORE_START,
       remindersBeforeEndMs: opts.env.KEEL_REMINDERS_BEFORE_END,
+      earlyWakeMs: opts.env.KEEL_TIMER_EARLY_WAKE,
     },
   };
   // Every line is serialised at the chosen level (the production cost) and thrown away; errors are

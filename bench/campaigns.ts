@@ -572,6 +572,7 @@ async function startStack(opts: Options, tag: string): Promise<Stack> {
               noShowGraceMs: opts.env.KEEL_NO_SHOW_GRACE,
               remindersBeforeStartMs: opts.env.KEEL_REMINDERS_BEFORE_START,
               remindersBeforeEndMs: opts.env.KEEL_REMINDERS_BEFORE_END,
+              earlyWakeMs: opts.env.KEEL_TIMER_EARLY_WAKE,
             },
           },
           incidents: { components: opts.env.KEEL_STATUS_COMPONENTS, runbooks: loadRunbooks() },

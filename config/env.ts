@@ -56,6 +56,13 @@ const EnvSchema = z.object({
   KEEL_NO_SHOW_GRACE: duration.default(30 * 60_000),
   KEEL_REMINDERS_BEFORE_START: durationList.default([60 * 60_000, 15 * 60_000]),
   KEEL_REMINDERS_BEFORE_END: durationList.default([60 * 60_000, 15 * 60_000]),
+  /**
+   * Booking clock: wake this long before a due transition and arm a short final timer, so the due time
+   * does not inherit the latency of the task that armed the long timer. Costs one more workflow task
+   * per timed transition, which makes things worse when the workers are saturated; off by default,
+   * worth turning on (e.g. 1500ms) where workflow-task capacity is ample (bench/README.md measures both).
+   */
+  KEEL_TIMER_EARLY_WAKE: duration.default(0),
   /** Which workers this process hosts (comma-separated): bookings, notifications, incidents, ops. */
   KEEL_WORKERS: z.string().default('bookings,notifications,incidents,ops'),
   /** Components shown on the public status page, and the only ones an incident may name. */

@@ -17,6 +17,7 @@ import { cliDatabaseUrl } from '../config/dev-database';
 import { loadEnv } from '../config/env';
 import { createDb, type Db } from '../db/client';
 import { bookingRequestHash } from '../db/booking-store';
+import { reconcileDashboard } from '../db/dashboard-store';
 import { migrate } from '../db/migrate';
 import { createPromoPool, MAX_CODES_PER_POOL } from '../db/promo-store';
 import { upsertUsers, type UserInput } from '../db/user-store';
@@ -262,6 +263,12 @@ export async function main(argv: string[] = process.argv.slice(2), deps: SeedDep
     if (opts.bookings > 0) {
       log(`bookings: ${opts.bookings} (${booked.bookings} new, ${opts.bookings - booked.bookings} already there; ${booked.cars} new cars) in ${ms(tUsers, tBookings)}`);
       log('  note: seeded bookings have no workflows; Keel will not start, remind or close them.');
+      if (booked.bookings > 0) {
+        // Bulk rows bypass the booking store, so bring the dashboard's summary rows up to date now
+        // rather than at the next hourly reconciliation (the same recount the schedule runs).
+        const r = await reconcileDashboard(db, { workflowId: 'seed' });
+        log(`  dashboard summary reconciled: ${r.corrected} summary row(s) updated in ${r.durationMs} ms`);
+      }
     }
 
     let pool: SeedResult['pool'];

@@ -27,6 +27,11 @@ export interface BookingSettings {
   remindersBeforeStartMs: number[];
   remindersBeforeEndMs: number[];
   notificationsTaskQueue: string;
+  /**
+   * How long before a due time the clock wakes to arm a short final timer (KEEL_TIMER_EARLY_WAKE; 0 = never).
+   * Absent only in runs started by the build that introduced the early wake: those keep its 1.5 s.
+   */
+  earlyWakeMs?: number;
 }
 
 export interface BookingInput {
@@ -99,7 +104,7 @@ const RECORD_OPTIONS: wf.ActivityOptions = {
 };
 const store = wf.proxyActivities<BookingActivities>(RECORD_OPTIONS);
 
-/** How long before a due time the clock wakes to arm the final, short timer. */
+/** How long before a due time the clock wakes to arm the final, short timer, unless settings say otherwise. */
 const EARLY_WAKE_MS = 1500;
 const EARLY_WAKE_PATCH = 'clock-early-wake';
 
@@ -403,8 +408,9 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
       // arming a short final timer moves that latency off the due time. (Patched: histories recorded
       // before this change replay with the single timer they had.)
       const remaining = wakeAt - now;
-      const early = wf.patched(EARLY_WAKE_PATCH) && remaining > 2 * EARLY_WAKE_MS;
-      await wf.condition(() => changes !== seen || inFlight > 0, Math.max(1, early ? remaining - EARLY_WAKE_MS : remaining), {
+      const lead = settings.earlyWakeMs ?? EARLY_WAKE_MS;
+      const early = lead > 0 && wf.patched(EARLY_WAKE_PATCH) && remaining > 2 * lead;
+      await wf.condition(() => changes !== seen || inFlight > 0, Math.max(1, early ? remaining - lead : remaining), {
         summary: early ? `${summary} (early wake)` : summary,
       });
     }

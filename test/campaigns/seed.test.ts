@@ -1,6 +1,7 @@
 // scripts/seed.ts against a fresh database: 20,000 users, bookings and a promo pool in seconds, and a
 // second run that updates instead of duplicating.
 import { createDb, type Db } from '../../db/client';
+import { readDashboard, recomputeDashboard } from '../../db/dashboard-store';
 import { main, parseSeedArgs, UsageError, demoUser, demoPromoCode } from '../../scripts/seed';
 import { createTestDatabase } from '../helpers/database';
 
@@ -72,6 +73,10 @@ test('seeds 20,000 users, 500 bookings and a pool of 5,000 codes; a second run d
   const third = await main(['--users', '0', '--bookings', '700'], { env: { DATABASE_URL: database.url }, log: () => undefined });
   expect(third).toMatchObject({ bookingsInserted: 200, usersInserted: 0 });
   expect(await db.booking.count()).toBe(700);
+  // Bulk rows bypass the booking store: the seed brings the dashboard's summary up to date itself.
+  const dashboard = await readDashboard(db, { timeZone: 'UTC' });
+  expect(dashboard).toEqual(expect.objectContaining(await recomputeDashboard(db, { timeZone: 'UTC', now: new Date(dashboard.asOf) })));
+  expect(dashboard.bookingsByStatus.CONFIRMED).toBe(700);
   const overlapsAfter = await db.$queryRaw<Array<{ n: number }>>`
     SELECT count(*)::int AS n FROM "bookings" a JOIN "bookings" b
       ON a.car_id = b.car_id AND a.id < b.id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at`;
