@@ -76,11 +76,11 @@ const EnvSchema = z.object({
   KEEL_CAMPAIGN_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   KEEL_CAMPAIGN_PAGES_PER_RUN: z.coerce.number().int().min(1).max(1000).default(100),
   /**
-   * Messages per second for campaigns that set no ratePerSecond (0 = unlimited). 2,000/s sends 100,000
-   * messages in under a minute while booking transitions on the same 2-core machine stay on time
+   * Messages per second for campaigns that set no ratePerSecond (0 = unlimited). 2,500/s sends 100,000
+   * messages in about 45 s while booking transitions on the same 2-core machine stay on time
    * (bench/CAMPAIGNS.md); a campaign may still ask for more, or PATCH its rate to null to lift it.
    */
-  KEEL_CAMPAIGN_DEFAULT_RATE: z.coerce.number().int().min(0).max(100_000).default(2000),
+  KEEL_CAMPAIGN_DEFAULT_RATE: z.coerce.number().int().min(0).max(100_000).default(2500),
   /** Local hours in which marketing messages are deferred, `start-end` (24 h clock), e.g. 21-8. */
   KEEL_QUIET_HOURS: z
     .string()
