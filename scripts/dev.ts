@@ -52,7 +52,7 @@ const READY_TIMEOUT_MS = 180_000;
 // Output: every line prefixed with where it comes from; children's pino JSON made readable on a TTY.
 
 const tty = Boolean(process.stdout.isTTY);
-const COLORS: Record<string, number> = { dev: 32, temporal: 33, api: 36, worker: 35 };
+const COLORS: Record<string, number> = { dev: 32, temporal: 33, api: 36, worker: 35, ops: 34 };
 const TAG_WIDTH = '[worker]'.length;
 
 function tag(name: string): string {
@@ -327,6 +327,7 @@ async function runStack(): Promise<void> {
   /** What serves the database when DATABASE_URL is unset, for the banner. */
   let localDb: string | undefined;
   let worker: Child | undefined;
+  let opsWorker: Child | undefined;
   let api: Child | undefined;
   let unlock: (() => void) | undefined;
   let stopping: Promise<void> | undefined;
@@ -339,6 +340,7 @@ async function runStack(): Promise<void> {
       if (starting) await Promise.race([starting, sleep(20_000)]);
       const steps: Array<[string, (() => Promise<void>) | undefined]> = [
         ['API', api && (() => stopChild(api!, STOP_TIMEOUT_MS.api))],
+        ['ops worker', opsWorker && (() => stopChild(opsWorker!, STOP_TIMEOUT_MS.worker))],
         ['worker', worker && (() => stopChild(worker!, STOP_TIMEOUT_MS.worker))],
         ['Temporal dev server', temporal && (() => temporal!.stop())],
         ['local database', database && (() => database!.stop())],
@@ -477,11 +479,28 @@ async function runStack(): Promise<void> {
     if (localDb?.startsWith('embedded PGlite') && !process.env.DATABASE_POOL_SIZE) childEnv.DATABASE_POOL_SIZE = EMBEDDED_POOL_SIZE;
     const resolved = loadEnv(childEnv);
 
-    log('starting the worker ...');
-    worker = spawnChild('worker', 'workers/main.ts', childEnv, pretty);
-    supervise('worker', worker.proc);
-    await waitForWorker(resolved, worker.proc.pid!, aborted);
-    if (aborted()) return;
+    // Keel's housekeeping (the `ops` queue: the stuck-work watchdog, dashboard reconciliation, log-level
+    // windows) runs in a process of its own, as in production, so the watchdog still watches when the
+    // business worker is stopped (`kill -STOP <worker pid>` is a way to try it; `kill -CONT` resumes).
+    const hosted = resolved.KEEL_WORKERS.split(',').map((s) => s.trim()).filter(Boolean);
+    const business = hosted.filter((n) => n !== 'ops');
+    if (business.length) {
+      const workerEnv = { ...childEnv, KEEL_WORKERS: business.join(',') };
+      log(`starting the worker (${business.join(', ')}) ...`);
+      worker = spawnChild('worker', 'workers/main.ts', workerEnv, pretty);
+      supervise('worker', worker.proc);
+      await waitForWorker(loadEnv(workerEnv), worker.proc.pid!, aborted);
+      if (aborted()) return;
+    }
+    if (hosted.includes('ops')) {
+      // Its own metrics ports: the business worker's are the ones the API's /metrics appends.
+      const opsEnv = { ...childEnv, KEEL_WORKERS: 'ops', KEEL_WORKER_METRICS_PORT: '0' };
+      log('starting the ops worker (ops) ...');
+      opsWorker = spawnChild('ops', 'workers/main.ts', opsEnv, pretty);
+      supervise('ops worker', opsWorker.proc);
+      await waitForWorker(loadEnv(opsEnv), opsWorker.proc.pid!, aborted);
+      if (aborted()) return;
+    }
 
     log('starting the API ...');
     api = spawnChild('api', 'api/main.ts', childEnv, pretty);
@@ -490,7 +509,8 @@ async function runStack(): Promise<void> {
     await waitForApi(`http://${probeHost.includes(':') ? `[${probeHost}]` : probeHost}:${env.PORT}`, aborted);
     if (aborted()) return;
 
-    printBanner({ env, dataDir, keys, temporalAddress, databaseUrl, localDb, devServer: temporal });
+    const processes = [worker && `worker pid ${worker.proc.pid}`, opsWorker && `ops worker pid ${opsWorker.proc.pid}`, api && `API pid ${api.proc.pid}`];
+    printBanner({ env, dataDir, keys, temporalAddress, databaseUrl, localDb, devServer: temporal, processes: processes.filter(Boolean).join(', ') });
     log(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   } catch (err) {
     const message = (err as { expected?: boolean }).expected ? (err as Error).message : errorText(err);
@@ -506,6 +526,7 @@ function printBanner(o: {
   databaseUrl: string;
   /** Set when this script serves the database (DATABASE_URL unset). */
   localDb?: string;
+  processes?: string;
   devServer?: DevServer;
 }): void {
   const { env, keys } = o;
@@ -537,6 +558,7 @@ function printBanner(o: {
     `  Temporal         ${o.temporalAddress}, namespace ${env.TEMPORAL_NAMESPACE}` +
       (o.devServer ? ` (dev server, state in ${shortPath(path.join(o.dataDir, 'temporal.db'))})` : ' (TEMPORAL_ADDRESS)'),
     `  Database         ${o.localDb ? `${o.localDb}, ` : ''}${maskUrl(o.databaseUrl)}`,
+    ...(o.processes ? [`  Processes        ${o.processes}`] : []),
     `  API keys         ${keys.source === 'environment' ? 'from KEEL_API_KEYS' : `kept in ${shortPath(keys.file!)} (KEEL_API_KEYS overrides)`}`,
     ...ROLES.filter((r) => keys.tokens[r]).map((r) => `    ${r.padEnd(10)} ${show(keys.tokens[r])}`),
     '',

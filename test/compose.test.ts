@@ -100,7 +100,7 @@ function execForm(args: string): string[] {
 
 describe('docker-compose.yml', () => {
   test('has the production services', () => {
-    for (const name of ['postgres', 'temporal', 'temporal-ui', 'migrate', 'api', 'worker', 'notifications-worker']) {
+    for (const name of ['postgres', 'temporal', 'temporal-ui', 'migrate', 'api', 'worker', 'notifications-worker', 'ops-worker']) {
       expect(Object.keys(services)).toContain(name);
     }
     expect(services.postgres.image).toMatch(/^postgres:16/);
@@ -141,9 +141,10 @@ describe('docker-compose.yml', () => {
 
   test('the workers split the task queues between them and cover all of them', () => {
     const hosted = (name: string) => environment(services[name]).KEEL_WORKERS.split(',').map((s) => s.trim());
-    expect(hosted('worker')).toEqual(['bookings', 'incidents', 'ops']);
+    expect(hosted('worker')).toEqual(['bookings', 'incidents']);
+    expect(hosted('ops-worker')).toEqual(['ops']);
     expect(hosted('notifications-worker')).toEqual(['notifications']);
-    const all = ['worker', 'notifications-worker'].flatMap(hosted);
+    const all = ['worker', 'notifications-worker', 'ops-worker'].flatMap(hosted);
     for (const q of all) expect(TASK_QUEUES).toContain(q);
     expect(new Set(all)).toEqual(new Set(TASK_QUEUES));
   });
@@ -152,7 +153,7 @@ describe('docker-compose.yml', () => {
     const known = knownEnvNames();
     // Guard against the parser silently finding nothing.
     for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'PORT', 'KEEL_WORKERS']) expect(known).toContain(name);
-    expect(keelServices.map(([n]) => n).sort()).toEqual(['api', 'migrate', 'notifications-worker', 'worker']);
+    expect(keelServices.map(([n]) => n).sort()).toEqual(['api', 'migrate', 'notifications-worker', 'ops-worker', 'worker']);
     for (const [name, service] of keelServices) {
       const unknown = Object.keys(environment(service)).filter((v) => !known.has(v));
       expect({ name, unknown }).toEqual({ name, unknown: [] });
