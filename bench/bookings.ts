@@ -39,6 +39,7 @@ import { resolveTemporalCli, startDevServer, type DevServer } from '../scripts/t
 import globalSetup, { stopTestServices, testServices } from '../test/global-setup';
 import { createTestDatabase } from '../test/helpers/database';
 import type { BenchWorkerConfig, BenchWorkers } from './worker-process';
+import { CpuMeter, dist, fmtCpu, fmtDist, ms, procStat, round, sleep, treeTicks, type CpuUsage, type Dist } from './common';
 
 const USAGE = `usage: npm run bench -- [options]
   --n N                 bookings per side for the throughput comparison (default 2000)
@@ -134,121 +135,9 @@ type Options = ReturnType<typeof options>;
 // ---------------------------------------------------------------------------------------------
 // Small helpers: statistics, formatting, CPU accounting from /proc, Prometheus scraping.
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (m: string) => console.log(m);
 const note = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
-interface Dist {
-  n: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  mean: number;
-}
-
-function dist(values: number[]): Dist {
-  const s = [...values].sort((a, b) => a - b);
-  const at = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] : NaN);
-  return {
-    n: s.length,
-    p50: at(50),
-    p90: at(90),
-    p99: at(99),
-    max: s.length ? s[s.length - 1] : NaN,
-    mean: s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN,
-  };
-}
-
-const ms = (v: number) => (Number.isFinite(v) ? `${Math.round(v)} ms` : 'n/a');
-const fmtDist = (d: Dist) => `p50 ${ms(d.p50)}, p90 ${ms(d.p90)}, p99 ${ms(d.p99)}, max ${ms(d.max)} (n=${d.n})`;
-const round = (v: number, digits = 1) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : null);
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime+stime (clock ticks) and ppid of one process, all its threads included. */
-function procStat(pid: number): { ppid: number; ticks: number } | undefined {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU ticks of a process and all its live descendants. */
-function treeTicks(root: number): number {
-  const children = new Map<number, number[]>();
-  const ticks = new Map<number, number>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const st = procStat(Number(name));
-    if (!st) continue;
-    ticks.set(Number(name), st.ticks);
-    const list = children.get(st.ppid) ?? [];
-    list.push(Number(name));
-    children.set(st.ppid, list);
-  }
-  let sum = 0;
-  const stack = [root];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    sum += ticks.get(pid) ?? 0;
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return sum;
-}
-
-function machineTicks(): { busy: number; total: number } {
-  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - v[3] - v[4], total };
-}
-
-interface CpuSnap {
-  t: number;
-  groups: Record<string, number>;
-  machine: { busy: number; total: number };
-}
-type CpuUsage = Record<string, number>; // cores busy on average, per group, plus `machine`
-
-class CpuMeter {
-  constructor(private readonly groups: Record<string, () => number>) {}
-  snap(): CpuSnap {
-    const groups: Record<string, number> = {};
-    for (const [k, f] of Object.entries(this.groups)) groups[k] = f();
-    return { t: performance.now(), groups, machine: machineTicks() };
-  }
-  /** Per measured phase, the cores other processes took: the run's noise, reported in the summary. */
-  readonly noise: Array<{ phase: string; others: number }> = [];
-  usage(a: CpuSnap, b: CpuSnap, phase?: string): CpuUsage {
-    const secs = (b.t - a.t) / 1000;
-    const out: CpuUsage = {};
-    // Clamped: a process tree loses the ticks of children that exit (PostgreSQL backends) meanwhile.
-    for (const k of Object.keys(a.groups)) out[k] = Math.max(0, (b.groups[k] - a.groups[k]) / CLK_TCK / secs);
-    const dt = b.machine.total - a.machine.total;
-    const machine = dt > 0 ? ((b.machine.busy - a.machine.busy) / dt) * os.cpus().length : NaN;
-    // Everything else on the machine (other users' jobs, the kernel on their behalf): a noisy neighbour
-    // shows up here, and figures measured while it is well above zero are not this stack's.
-    out.others = Math.max(0, machine - Object.values(out).reduce((x, y) => x + y, 0));
-    out.machine = machine;
-    if (phase) this.noise.push({ phase, others: out.others });
-    return out;
-  }
-}
-
-const fmtCpu = (u: CpuUsage) =>
-  `cpu (cores busy): ${Object.entries(u)
-    .map(([k, v]) => `${k} ${Number.isFinite(v) ? v.toFixed(2) : 'n/a'}`)
-    .join(' | ')} of ${os.cpus().length}`;
 
 function httpGet(url: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -57,6 +57,7 @@ import { resolveTemporalCli } from '../scripts/temporal-cli';
 import globalSetup, { stopTestServices, testServices } from '../test/global-setup';
 import { createTestDatabase } from '../test/helpers/database';
 import type { CampaignSettings } from '../workflows/campaign';
+import { CpuMeter, dist, fmtCpu, fmtDist, ms, procStat, round, sleep, treeTicks, type CpuUsage, type Dist } from './common';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -198,107 +199,12 @@ type Options = ReturnType<typeof options>;
 // ---------------------------------------------------------------------------------------------
 // Small helpers: statistics, formatting, CPU accounting from /proc.
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (m: string) => console.log(m);
 const note = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
-interface Dist {
-  n: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  mean: number;
-}
-
-function dist(values: number[]): Dist {
-  const s = [...values].sort((a, b) => a - b);
-  const at = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] : NaN);
-  return { n: s.length, p50: at(50), p90: at(90), p99: at(99), max: s.length ? s[s.length - 1] : NaN, mean: s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN };
-}
-
-const ms = (v: number) => (Number.isFinite(v) ? `${Math.round(v)} ms` : 'n/a');
 const secs = (v: number) => (Number.isFinite(v) ? `${(v / 1000).toFixed(1)} s` : 'n/a');
-const fmtDist = (d: Dist) => `p50 ${ms(d.p50)}, p90 ${ms(d.p90)}, p99 ${ms(d.p99)}, max ${ms(d.max)} (n=${d.n})`;
-const round = (v: number, digits = 1) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : null);
 const distJson = (d: Dist) => ({ n: d.n, p50: round(d.p50), p90: round(d.p90), p99: round(d.p99), max: round(d.max), mean: round(d.mean) });
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function procStat(pid: number): { ppid: number; ticks: number } | undefined {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU ticks of a process and all its live descendants. */
-function treeTicks(root: number | undefined): number {
-  if (!root) return 0;
-  const children = new Map<number, number[]>();
-  const ticks = new Map<number, number>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const st = procStat(Number(name));
-    if (!st) continue;
-    ticks.set(Number(name), st.ticks);
-    const list = children.get(st.ppid) ?? [];
-    list.push(Number(name));
-    children.set(st.ppid, list);
-  }
-  let sum = 0;
-  const stack = [root];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    sum += ticks.get(pid) ?? 0;
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return sum;
-}
-
-function machineTicks(): { busy: number; total: number } {
-  const v = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - v[3] - v[4], total };
-}
-
-interface CpuSnap {
-  t: number;
-  groups: Record<string, number>;
-  machine: { busy: number; total: number };
-}
-type CpuUsage = Record<string, number>;
-
-class CpuMeter {
-  constructor(private readonly groups: Record<string, () => number>) {}
-  snap(): CpuSnap {
-    const groups: Record<string, number> = {};
-    for (const [k, f] of Object.entries(this.groups)) groups[k] = f();
-    return { t: performance.now(), groups, machine: machineTicks() };
-  }
-  usage(a: CpuSnap, b: CpuSnap): CpuUsage {
-    const dt = (b.t - a.t) / 1000;
-    const out: CpuUsage = {};
-    for (const k of Object.keys(a.groups)) out[k] = Math.max(0, (b.groups[k] - a.groups[k]) / CLK_TCK / dt);
-    const total = b.machine.total - a.machine.total;
-    const machine = total > 0 ? ((b.machine.busy - a.machine.busy) / total) * os.cpus().length : NaN;
-    // Everything else on the machine (other users' jobs): figures taken while this is high are noisy.
-    out.others = Math.max(0, machine - Object.values(out).reduce((x, y) => x + y, 0));
-    out.machine = machine;
-    return out;
-  }
-}
-const fmtCpu = (u: CpuUsage) =>
-  `cpu (cores busy): ${Object.entries(u).map(([k, v]) => `${k} ${Number.isFinite(v) ? v.toFixed(2) : 'n/a'}`).join(' | ')} of ${os.cpus().length}`;
 const cpuJson = (u: CpuUsage) => Object.fromEntries(Object.entries(u).map(([k, v]) => [k, round(v, 2)]));
 
 async function runPool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<{ ok: number; wallMs: number; errors: string[] }> {
