@@ -7,7 +7,10 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from '../config/logger';
 import type { Db } from '../db/client';
 import { authenticate, parseApiKeys } from './auth';
-import type { BookingWorkflowConfig } from './booking-workflows';
+import type { BookingWorkflowConfig } from '../services/bookings';
+import type { Services } from '../services/context';
+import { TemporalGateway } from '../services/temporal';
+import { countWorkflowStart } from './metrics';
 import { errorHandler, notFoundRoute } from './errors';
 import { openApiDocument } from './openapi';
 import { bookingsRouter } from './routes/bookings';
@@ -51,6 +54,34 @@ export interface AppDeps {
   playbooks?: PlaybookRunner;
   /** Stuck-work watchdog thresholds for GET /v1/health/stuck?fresh=true (KEEL_WATCHDOG_*). */
   watchdog?: Partial<WatchdogSettings>;
+  /** Deadline of an action's update (KEEL_UPDATE_TIMEOUT, default 5 s): then 503 WORKER_UNAVAILABLE. */
+  updateTimeoutMs?: number;
+  /** How long POST /v1/dashboard/reconcile waits for the result before answering 202 (default 20 s). */
+  reconcileWaitMs?: number;
+}
+
+/** The command layer's dependencies, built once per app from its deps. */
+export function appServices(deps: AppDeps): Services {
+  return {
+    db: deps.db,
+    temporal: new TemporalGateway({
+      client: deps.client,
+      taskQueuePrefix: deps.workflows.taskQueuePrefix,
+      updateTimeoutMs: deps.updateTimeoutMs,
+      onStart: countWorkflowStart,
+    }),
+    settings: {
+      bookings: deps.workflows.settings,
+      campaigns: deps.campaigns,
+      incidents: deps.incidents,
+      timeZone: deps.dashboard?.timeZone ?? 'Europe/Paris',
+      logLevels: { minuteMs: deps.logLevels?.minuteMs ?? 60_000, liveWithinMs: deps.logLevels?.liveWithinMs ?? 30_000 },
+      watchdog: deps.watchdog,
+      reconcileWaitMs: deps.reconcileWaitMs ?? 20_000,
+    },
+    playbooks: deps.playbooks,
+    logger: deps.logger,
+  };
 }
 
 /**
@@ -84,6 +115,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(httpLogger);
   if (deps.requestStats) app.use(deps.requestStats);
   const keys = parseApiKeys(deps.apiKeys);
+  const services = appServices(deps);
   // Bulk uploads read their own, larger bodies (after authentication and the role check), so they are
   // mounted before the global JSON parser and its KEEL_BODY_LIMIT.
   app.use('/v1/users', authenticate(keys), usersRouter({ db: deps.db }));
@@ -104,7 +136,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use('/v1', authenticate(keys));
-  app.use('/v1/bookings', bookingsRouter(deps));
+  app.use('/v1/bookings', bookingsRouter(services));
   app.use('/v1/admin/log-level', logLevelRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, ...deps.logLevels }));
   app.use('/v1/campaigns', campaignsRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.campaigns }));
   app.use(

@@ -1,36 +1,25 @@
 // Every failure leaves the API as {error: {code, message, details?}} with a 4xx, or a 5xx that names
-// the unavailable dependency. Never a stack trace.
+// the unavailable dependency. Never a stack trace. Commands refuse with CommandError (services/errors.ts);
+// ApiError is the same thing raised by the HTTP layer itself (authentication, parsing).
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { isConnectivityError } from '../db/errors';
+import { CommandError, type ErrorCode } from '../services/errors';
+import { isTemporalUnavailable } from '../services/temporal';
 
-export type ErrorCode =
-  | 'VALIDATION_FAILED'
-  | 'MALFORMED_JSON'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'DUPLICATE_CONFLICT'
-  | 'BOOKING_OVERLAP'
-  | 'INVALID_TRANSITION'
-  /** A playbook query tried to write (refused by its read-only transaction). */
-  | 'READ_ONLY_VIOLATION'
-  /** A playbook query ran past its statement timeout. */
-  | 'QUERY_TIMEOUT'
-  | 'DATABASE_UNAVAILABLE'
-  | 'TEMPORAL_UNAVAILABLE'
-  | 'ALREADY_LINKED'
-  | 'INTERNAL';
+export type { ErrorCode } from '../services/errors';
 
-export class ApiError extends Error {
+export class ApiError extends CommandError {
   constructor(
-    readonly status: number,
-    readonly code: ErrorCode,
+    private readonly httpStatus: number,
+    code: ErrorCode,
     message: string,
-    readonly details?: unknown,
+    details?: unknown,
   ) {
-    super(message);
+    super(code, message, details);
+  }
+
+  override get status(): number {
+    return this.httpStatus;
   }
 }
 
@@ -38,17 +27,10 @@ export const notFoundRoute: RequestHandler = (req, _res, next) => {
   next(new ApiError(404, 'NOT_FOUND', `no route for ${req.method} ${req.path}`));
 };
 
-/** Temporal's gRPC errors when the server cannot be reached (UNAVAILABLE, DEADLINE_EXCEEDED). */
-export function isTemporalUnavailable(err: unknown): boolean {
-  const e = err as { code?: number; cause?: { code?: number }; name?: string; message?: string };
-  const code = e?.code ?? e?.cause?.code;
-  return code === 14 || code === 4 || /UNAVAILABLE|DEADLINE_EXCEEDED|Failed to connect/i.test(`${e?.message ?? ''}`);
-}
-
 export function errorHandler(log: (err: unknown, req: unknown) => void): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    let apiErr: ApiError;
-    if (err instanceof ApiError) apiErr = err;
+    let apiErr: CommandError;
+    if (err instanceof CommandError) apiErr = err;
     else if (err?.type === 'entity.parse.failed') apiErr = new ApiError(400, 'MALFORMED_JSON', 'request body is not valid JSON');
     else if (err?.type === 'entity.too.large') apiErr = new ApiError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${err.limit} bytes`);
     else if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported')
@@ -61,7 +43,7 @@ export function errorHandler(log: (err: unknown, req: unknown) => void): ErrorRe
       log(err, req);
       apiErr = new ApiError(500, 'INTERNAL', 'internal error; the request id in X-Request-Id finds it in the logs');
     }
-    if (apiErr.status === 503) res.setHeader('Retry-After', '5');
+    if (apiErr.status === 503) res.setHeader('Retry-After', String(apiErr.retryAfterSeconds ?? 5));
     res.status(apiErr.status).json({
       error: { code: apiErr.code, message: apiErr.message, ...(apiErr.details !== undefined ? { details: apiErr.details } : {}) },
     });

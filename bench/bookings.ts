@@ -27,7 +27,8 @@ import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import pino from 'pino';
 import { createApp } from '../api/app';
-import { bookingInput, startBookingWorkflow, type BookingWorkflowConfig } from '../api/booking-workflows';
+import { bookingInput, startBookingWorkflow, type BookingWorkflowConfig } from '../services/bookings';
+import { TemporalGateway } from '../services/temporal';
 import { createRequestStats } from '../api/request-stats';
 import { campaignSettings, loadEnv } from '../config/env';
 import { createBooking } from '../db/booking-store';
@@ -484,8 +485,9 @@ class Bench {
   }
 
   async raw(body: BookingBody): Promise<void> {
-    const input = bookingInput(body, this.s.workflows, randomUUID()); // the API passes its request id
-    await startBookingWorkflow(this.s.client, input, this.s.workflows);
+    const temporal = new TemporalGateway({ client: this.s.client, taskQueuePrefix: this.s.workflows.taskQueuePrefix });
+    const input = bookingInput(body, temporal, this.s.workflows.settings, randomUUID()); // the API passes its request id
+    await startBookingWorkflow(temporal, input);
     this.workflowIds.push(workflowIdForBooking(body.bookingId));
   }
 

@@ -6,19 +6,11 @@ import { createHash } from 'node:crypto';
 import type { Db, Prisma } from './client';
 import { isUniqueViolation } from './errors';
 import { lockBookingForSummary, recordBookingSummary, type SummaryBooking } from './dashboard-store';
-import type { BookingAction, BookingStatus } from '../domain/booking';
+import type { BookingAction, BookingFacts, BookingStatus } from '../domain/booking';
 
 const ACTIVE: BookingStatus[] = ['CONFIRMED', 'ONGOING', 'OVERDUE'];
 
-export interface NewBooking {
-  bookingId: string;
-  customerId: string;
-  carId: string;
-  startsAt: Date;
-  endsAt: Date;
-  amountCents: number;
-  currency: string;
-}
+export type NewBooking = BookingFacts<Date>;
 
 export interface Actor {
   /** `system` for timers; `<role>:<key id>` for API callers. */

@@ -148,3 +148,17 @@ export function pendingReminders(b: {
   }
   return out.filter((r) => !b.sent.has(r.key)).sort((x, y) => x.at - y.at);
 }
+
+/**
+ * What a booking is, declared once: the API's body, the workflow's input and view, and the store's new
+ * row all extend it. `T` is how times travel: ISO strings in JSON (API, workflow), Date in the store.
+ */
+export interface BookingFacts<T extends string | Date = string> {
+  bookingId: string;
+  customerId: string;
+  carId: string;
+  startsAt: T;
+  endsAt: T;
+  amountCents: number;
+  currency: string;
+}

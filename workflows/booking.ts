@@ -20,81 +20,24 @@ import {
   type BookingStatus,
   type Reminder,
 } from '../domain/booking';
+import { FailureType } from '../domain/failures';
 import { BookingStatusKey, CarIdKey, CustomerIdKey, NextTransitionAtKey } from '../domain/search-attributes';
+import {
+  cancelUpdate,
+  connectUpdate,
+  extendUpdate,
+  forceTransitionUpdate,
+  MAX_EXTENSIONS,
+  returnUpdate,
+  stateQuery,
+  type BookingHistoryEntry,
+  type BookingInput,
+  type BookingView,
+  type RequestMeta,
+} from './booking-messages';
 
-export interface BookingSettings {
-  noShowGraceMs: number;
-  remindersBeforeStartMs: number[];
-  remindersBeforeEndMs: number[];
-  notificationsTaskQueue: string;
-  /**
-   * How long before a due time the clock wakes to arm a short final timer (KEEL_TIMER_EARLY_WAKE; 0 = never).
-   * Absent only in runs started by the build that introduced the early wake: those keep its 1.5 s.
-   */
-  earlyWakeMs?: number;
-}
+export * from './booking-messages';
 
-export interface BookingInput {
-  bookingId: string;
-  customerId: string;
-  carId: string;
-  startsAt: string;
-  endsAt: string;
-  amountCents: number;
-  currency: string;
-  requestId?: string;
-  settings: BookingSettings;
-}
-
-export interface RequestMeta {
-  /** `<role>:<key id>` of the API caller. */
-  actor: string;
-  requestId?: string;
-}
-
-export interface BookingHistoryEntry {
-  seq: number;
-  action: BookingAction;
-  from: BookingStatus;
-  to: BookingStatus;
-  /** Workflow time at which the change took effect. */
-  at: string;
-  actor: string;
-  reason?: string;
-  /** When the database recorded it; absent while the write is still pending (database down). */
-  recordedAt?: string;
-}
-
-export interface BookingView {
-  bookingId: string;
-  workflowId: string;
-  customerId: string;
-  carId: string;
-  startsAt: string;
-  endsAt: string;
-  amountCents: number;
-  currency: string;
-  status: BookingStatus;
-  connectAllowed: boolean;
-  connectedAt?: string;
-  returnedAt?: string;
-  nextTransition?: { to: BookingStatus; action: BookingAction; at: string };
-  pendingWrites: number;
-  history: BookingHistoryEntry[];
-}
-
-export const extendUpdate = wf.defineUpdate<BookingView, [RequestMeta & { endsAt: string; reason?: string }]>('extend');
-export const connectUpdate = wf.defineUpdate<BookingView, [RequestMeta]>('connect');
-export const returnUpdate = wf.defineUpdate<BookingView, [RequestMeta]>('return');
-export const cancelUpdate = wf.defineUpdate<BookingView, [RequestMeta & { reason?: string }]>('cancel');
-/** Operator override for a stuck or wrong state: any edge of the transition graph, reason required. */
-export const forceTransitionUpdate = wf.defineUpdate<BookingView, [RequestMeta & { to: BookingStatus; reason: string }]>(
-  'forceTransition',
-);
-export const stateQuery = wf.defineQuery<BookingView>('state');
-
-/** Keeps history bounded: a booking cannot be extended without limit. */
-export const MAX_EXTENSIONS = 20;
 
 // No attempt limit: a transition must eventually be written. Backoff stays short so the write lands
 // within seconds of the database coming back; each failed attempt shows in the Web UI.
@@ -108,7 +51,7 @@ const store = wf.proxyActivities<BookingActivities>(RECORD_OPTIONS);
 const EARLY_WAKE_MS = 1500;
 const EARLY_WAKE_PATCH = 'clock-early-wake';
 
-function rejected(message: string, type = 'InvalidTransition'): wf.ApplicationFailure {
+function rejected(message: string, type: FailureType = FailureType.InvalidTransition): wf.ApplicationFailure {
   return wf.ApplicationFailure.create({ message, type, nonRetryable: true });
 }
 
@@ -325,9 +268,9 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
           action: 'extend', from, to: from, actor: meta.actor, requestId: meta.requestId, reason: meta.reason, endsAt: meta.endsAt,
         });
         if (result.outcome === 'overlap') {
-          throw rejected(`the new end overlaps the car's next booking ${result.conflictingBookingId}`, 'BookingOverlap');
+          throw rejected(`the new end overlaps the car's next booking ${result.conflictingBookingId}`, FailureType.BookingOverlap);
         }
-        if (result.outcome === 'missing') throw rejected('the booking has no database row', 'BookingRowMissing');
+        if (result.outcome === 'missing') throw rejected('the booking has no database row', FailureType.BookingRowMissing);
         s.endsAt = Date.parse(meta.endsAt);
         s.endsAtSetAt = Date.now();
         s.extensions++;
@@ -341,7 +284,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
       validator: (meta) => {
         assertAllowed('extend');
         const newEnd = Date.parse(meta.endsAt);
-        if (Number.isNaN(newEnd)) throw rejected('endsAt is not a valid time', 'ValidationFailed');
+        if (Number.isNaN(newEnd)) throw rejected('endsAt is not a valid time', FailureType.ValidationFailed);
         if (newEnd <= s.endsAt) throw rejected(`the new end must be later than the current end ${new Date(s.endsAt).toISOString()}`);
         if (s.extensions >= MAX_EXTENSIONS) throw rejected(`a booking can be extended at most ${MAX_EXTENSIONS} times`);
       },
@@ -361,7 +304,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
       ),
     {
       validator: (meta) => {
-        if (!meta.reason || !meta.reason.trim()) throw rejected('a reason is required', 'ValidationFailed');
+        if (!meta.reason || !meta.reason.trim()) throw rejected('a reason is required', FailureType.ValidationFailed);
         if (!canTransition(s.status, meta.to)) {
           throw rejected(`no transition from ${s.status} to ${meta.to}`);
         }

@@ -7,53 +7,18 @@ import * as wf from '@temporalio/workflow';
 import type { CampaignActivities, PageResult } from '../activities/campaigns';
 import type { Audience, CampaignStatus, CampaignTemplate, Channel, QuietHours } from '../domain/campaign';
 
-export interface CampaignSettings {
-  pageSize: number;
-  concurrency: number;
-  pagesPerRun: number;
-  quietHours: QuietHours;
-  /**
-   * Messages per second for a campaign that names no rate (KEEL_CAMPAIGN_DEFAULT_RATE); undefined = no
-   * limit. The default keeps a full-speed blast from starving booking transitions of CPU and database.
-   */
-  defaultRatePerSecond?: number;
-}
+import {
+  cancelCampaignUpdate,
+  pauseUpdate,
+  progressQuery,
+  resumeUpdate,
+  setRateUpdate,
+  type CampaignCursor,
+  type CampaignInput,
+  type CampaignProgress,
+} from './campaign-messages';
 
-export interface CampaignCursor {
-  maxSeq: number;
-  nextSeq: number;
-  /** Pages interrupted by a pause (or a failed run) that must be sent again. */
-  redo: Array<[number, number]>;
-  ratePerSecond?: number;
-  paused: boolean;
-  /** After the first pass: only deferred (quiet hours) deliveries remain. */
-  pass: number;
-}
-
-export interface CampaignInput {
-  campaignId: string;
-  channel: Channel;
-  template: CampaignTemplate;
-  audience: Audience;
-  promoPoolId?: string;
-  sendAt?: string;
-  ratePerSecond?: number;
-  marketing: boolean;
-  settings: CampaignSettings;
-  cursor?: CampaignCursor;
-}
-
-export interface CampaignProgress {
-  status: CampaignStatus;
-  cursor?: CampaignCursor;
-  pagesInFlight: number;
-}
-
-export const pauseUpdate = wf.defineUpdate<CampaignProgress>('pause');
-export const resumeUpdate = wf.defineUpdate<CampaignProgress>('resume');
-export const cancelCampaignUpdate = wf.defineUpdate<CampaignProgress>('cancel');
-export const setRateUpdate = wf.defineUpdate<CampaignProgress, [{ ratePerSecond: number | null }]>('setRate');
-export const progressQuery = wf.defineQuery<CampaignProgress>('progress');
+export * from './campaign-messages';
 
 const book = wf.proxyActivities<CampaignActivities>({
   startToCloseTimeout: '2 minutes',

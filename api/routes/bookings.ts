@@ -1,23 +1,11 @@
 // /v1/bookings: create a booking (row + workflow), read it, and drive it through its workflow.
-import { Router, type Request } from 'express';
-import type { Client } from '@temporalio/client';
+import { Router } from 'express';
 import { z } from 'zod';
-import type { Db } from '../../db/client';
-import { createBooking, deleteUnstartedBooking, getBookingWithEvents } from '../../db/booking-store';
-import { BOOKING_STATUSES, connectAllowed, workflowIdForBooking, type BookingStatus } from '../../domain/booking';
-import {
-  cancelUpdate,
-  connectUpdate,
-  extendUpdate,
-  forceTransitionUpdate,
-  returnUpdate,
-  type BookingView,
-  type RequestMeta,
-} from '../../workflows/booking';
-import { allow, callerOf } from '../auth';
-import { bookingInput, startBookingWorkflow, type BookingWorkflowConfig } from '../booking-workflows';
-import { sendUpdate } from '../workflow-updates';
-import { ApiError } from '../errors';
+import { BOOKING_STATUSES, type BookingFacts } from '../../domain/booking';
+import * as bookings from '../../services/bookings';
+import type { Services } from '../../services/context';
+import { allow } from '../auth';
+import { commandContext } from '../context';
 import { businessId, isoTime, parse } from '../validation';
 
 export const CreateBookingBody = z
@@ -34,7 +22,7 @@ export const CreateBookingBody = z
     if (Date.parse(b.endsAt) <= Date.parse(b.startsAt)) {
       ctx.addIssue({ code: 'custom', path: ['endsAt'], message: 'must be later than startsAt' });
     }
-  });
+  }) satisfies z.ZodType<BookingFacts<string>>;
 
 export const ExtendBody = z.strictObject({ endsAt: isoTime, reason: z.string().max(500).optional() });
 export const CancelBody = z.strictObject({ reason: z.string().max(500).optional() });
@@ -46,129 +34,44 @@ export const TransitionBody = z.strictObject({
 
 const IdParam = z.strictObject({ id: businessId });
 
-export interface BookingRouterDeps {
-  db: Db;
-  client: Client;
-  workflows: BookingWorkflowConfig;
-}
-
-function meta(req: Request): RequestMeta {
-  return { actor: callerOf(req).actor, requestId: String(req.id ?? '') || undefined };
-}
-
-export function bookingsRouter(deps: BookingRouterDeps): Router {
+export function bookingsRouter(services: Services): Router {
   const r = Router();
+  const WRITE = allow('service', 'operator');
 
-  r.post('/', allow('service', 'operator'), async (req, res) => {
+  r.post('/', WRITE, async (req, res) => {
     const body = parse(CreateBookingBody, req.body);
-    const who = meta(req);
-    const workflowId = workflowIdForBooking(body.bookingId);
-    const booking = { ...body, startsAt: new Date(body.startsAt), endsAt: new Date(body.endsAt) };
-    const result = await createBooking(deps.db, booking, who, workflowId);
-    if (result.kind === 'different_request') {
-      throw new ApiError(409, 'DUPLICATE_CONFLICT', `booking ${body.bookingId} already exists with different details`, {
-        bookingId: body.bookingId,
-      });
-    }
-    if (result.kind === 'overlap') {
-      throw new ApiError(409, 'BOOKING_OVERLAP', `car ${body.carId} is already booked in that time`, {
-        conflictingBookingId: result.conflictingBookingId,
-      });
-    }
-    const input = bookingInput(
-      { ...body, startsAt: booking.startsAt.toISOString(), endsAt: booking.endsAt.toISOString() },
-      deps.workflows,
-      who.requestId,
-    );
-    try {
-      // Also for an existing row: if an earlier attempt wrote the row but died before starting the
-      // workflow, the resubmission finishes the job instead of leaving a booking without a lifecycle.
-      await startBookingWorkflow(deps.client, input, deps.workflows);
-    } catch (err) {
-      if (result.kind === 'created') await deleteUnstartedBooking(deps.db, body.bookingId).catch(() => undefined);
-      throw err;
-    }
-    res.status(result.kind === 'created' ? 201 : 200).json({
-      bookingId: body.bookingId,
-      workflowId,
-      status: result.booking.status,
-    });
+    const { created, ...booking } = await bookings.createBooking(commandContext(services, req), body);
+    res.status(created ? 201 : 200).json(booking);
   });
 
   r.get('/:id', allow('service', 'operator', 'commander', 'viewer'), async (req, res) => {
     const { id } = parse(IdParam, req.params, 'path');
-    const row = await getBookingWithEvents(deps.db, id);
-    if (!row) throw new ApiError(404, 'NOT_FOUND', `no booking ${id}`);
-    res.json({
-      bookingId: row.id,
-      workflowId: row.workflowId,
-      customerId: row.customerId,
-      carId: row.carId,
-      status: row.status,
-      version: row.version,
-      connectAllowed: connectAllowed(row.status as BookingStatus),
-      startsAt: row.startsAt.toISOString(),
-      endsAt: row.endsAt.toISOString(),
-      amountCents: row.amountCents,
-      currency: row.currency,
-      connectedAt: row.connectedAt?.toISOString() ?? null,
-      returnedAt: row.returnedAt?.toISOString() ?? null,
-      createdAt: row.createdAt.toISOString(),
-      updatedAt: row.updatedAt.toISOString(),
-      events: row.events.map((e) => ({
-        action: e.action,
-        from: e.fromStatus,
-        to: e.toStatus,
-        actor: e.actor,
-        reason: e.reason,
-        scheduledAt: e.scheduledAt?.toISOString() ?? null,
-        occurredAt: e.occurredAt.toISOString(),
-        requestId: e.requestId,
-      })),
-    });
+    res.json(await bookings.getBooking(services, id));
   });
 
-  /** Runs an update on the booking's workflow; 404 when the booking does not exist at all. */
-  async function update(req: Request, send: (h: ReturnType<Client['workflow']['getHandle']>) => Promise<BookingView>) {
-    const { id } = parse(IdParam, req.params, 'path');
-    const row = await deps.db.booking.findUnique({ where: { id }, select: { status: true } });
-    if (!row) throw new ApiError(404, 'NOT_FOUND', `no booking ${id}`);
-    const handle = deps.client.workflow.getHandle(workflowIdForBooking(id));
-    return sendUpdate(
-      () => send(handle),
-      async () => {
-        const now = await deps.db.booking.findUnique({ where: { id }, select: { status: true } });
-        return `the booking is ${now?.status ?? 'finished'}: its lifecycle has ended`;
-      },
-    );
-  }
-
-  r.post('/:id/cancel', allow('service', 'operator'), async (req, res) => {
+  r.post('/:id/cancel', WRITE, async (req, res) => {
     const body = parse(CancelBody, req.body);
-    res.json(await update(req, (h) => h.executeUpdate(cancelUpdate, { args: [{ ...meta(req), reason: body.reason }] })));
+    res.json(await bookings.cancelBooking(commandContext(services, req), parse(IdParam, req.params, 'path').id, body));
   });
 
-  r.post('/:id/extend', allow('service', 'operator'), async (req, res) => {
+  r.post('/:id/extend', WRITE, async (req, res) => {
     const body = parse(ExtendBody, req.body);
-    const endsAt = new Date(body.endsAt).toISOString();
-    res.json(await update(req, (h) => h.executeUpdate(extendUpdate, { args: [{ ...meta(req), endsAt, reason: body.reason }] })));
+    res.json(await bookings.extendBooking(commandContext(services, req), parse(IdParam, req.params, 'path').id, body));
   });
 
-  r.post('/:id/connect', allow('service', 'operator'), async (req, res) => {
+  r.post('/:id/connect', WRITE, async (req, res) => {
     parse(EmptyBody, req.body);
-    res.json(await update(req, (h) => h.executeUpdate(connectUpdate, { args: [meta(req)] })));
+    res.json(await bookings.connectBooking(commandContext(services, req), parse(IdParam, req.params, 'path').id));
   });
 
-  r.post('/:id/return', allow('service', 'operator'), async (req, res) => {
+  r.post('/:id/return', WRITE, async (req, res) => {
     parse(EmptyBody, req.body);
-    res.json(await update(req, (h) => h.executeUpdate(returnUpdate, { args: [meta(req)] })));
+    res.json(await bookings.returnBooking(commandContext(services, req), parse(IdParam, req.params, 'path').id));
   });
 
   r.post('/:id/transition', allow('operator'), async (req, res) => {
     const body = parse(TransitionBody, req.body);
-    res.json(
-      await update(req, (h) => h.executeUpdate(forceTransitionUpdate, { args: [{ ...meta(req), to: body.to, reason: body.reason }] })),
-    );
+    res.json(await bookings.forceBookingTransition(commandContext(services, req), parse(IdParam, req.params, 'path').id, body));
   });
 
   return r;

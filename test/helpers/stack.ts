@@ -8,7 +8,7 @@ import pino from 'pino';
 import request from 'supertest';
 import type { Express } from 'express';
 import { createApp } from '../../api/app';
-import type { BookingWorkflowConfig } from '../../api/booking-workflows';
+import type { BookingWorkflowConfig } from '../../services/bookings';
 import type { Role } from '../../api/auth';
 import { createDb, type Db } from '../../db/client';
 import { createWorker } from '../../workers/create';
@@ -49,6 +49,8 @@ export interface StackOptions {
   /** Playbooks served by /v1/playbooks (default: the repository's playbooks/), their timeout and row cap. */
   playbooksDir?: string;
   playbookSettings?: { timeoutMs?: number; maxRows?: number };
+  /** Deadline of an action's update (KEEL_UPDATE_TIMEOUT); default 5 s. */
+  updateTimeoutMs?: number;
 }
 
 export const TEST_COMPONENTS = ['booking-api', 'car-unlock', 'payments'];
@@ -117,6 +119,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     incidents: { components: opts.components ?? TEST_COMPONENTS, runbooks: opts.runbooks ?? loadRunbooks() },
     campaigns: { ...DEFAULT_CAMPAIGN_SETTINGS, ...opts.campaignSettings },
     playbooks,
+    updateTimeoutMs: opts.updateTimeoutMs,
   });
 
   const outbox = createOutboxProvider(workerDb);

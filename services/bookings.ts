@@ -1,0 +1,158 @@
+// Booking commands: create (row + workflow), read, and the actions a booking's workflow takes.
+import type { UpdateDefinition } from '@temporalio/common';
+import { createBooking as insertBooking, deleteUnstartedBooking, getBookingWithEvents } from '../db/booking-store';
+import { connectAllowed, workflowIdForBooking, type BookingFacts, type BookingStatus } from '../domain/booking';
+import { BookingStatusKey, CarIdKey, CustomerIdKey, NextTransitionAtKey } from '../domain/search-attributes';
+import {
+  cancelUpdate,
+  connectUpdate,
+  extendUpdate,
+  forceTransitionUpdate,
+  returnUpdate,
+  type BookingInput,
+  type BookingView,
+  type RequestMeta,
+} from '../workflows/booking-messages';
+import { runAction } from './actions';
+import type { CommandContext } from './context';
+import { CommandError, notFound } from './errors';
+import type { TemporalGateway } from './temporal';
+
+/** How the booking workflows of this process are configured (AppDeps.workflows). */
+export interface BookingWorkflowConfig {
+  taskQueuePrefix: string;
+  settings: Omit<BookingInput['settings'], 'notificationsTaskQueue'>;
+}
+
+export function bookingInput(b: BookingFacts<string>, temporal: TemporalGateway, settings: BookingWorkflowConfig['settings'], requestId?: string): BookingInput {
+  return { ...b, requestId, settings: { ...settings, notificationsTaskQueue: temporal.taskQueue('notifications') } };
+}
+
+function meta(ctx: CommandContext): RequestMeta {
+  return { actor: ctx.actor, requestId: ctx.requestId };
+}
+
+/** Starts `booking-<id>` (or finds it there): one call for the API, the seed script and the benchmark. */
+export async function startBookingWorkflow(temporal: TemporalGateway, input: BookingInput): Promise<void> {
+  await temporal.start('bookingWorkflow', {
+    workflowId: workflowIdForBooking(input.bookingId),
+    args: [input],
+    memo: { requestId: input.requestId ?? null },
+    summary: `Booking ${input.bookingId}: car ${input.carId}, ${input.startsAt} to ${input.endsAt}`,
+    searchAttributes: [
+      { key: BookingStatusKey, value: 'CONFIRMED' },
+      { key: CarIdKey, value: input.carId },
+      { key: CustomerIdKey, value: input.customerId },
+      { key: NextTransitionAtKey, value: new Date(input.startsAt) },
+    ],
+  });
+}
+
+export interface CreatedBooking {
+  created: boolean;
+  bookingId: string;
+  workflowId: string;
+  status: string;
+}
+
+/**
+ * The row first (it remembers the booking beyond Temporal's retention and refuses overlaps), then the
+ * workflow. A new row whose workflow could not be started is deleted again, so a retry starts afresh.
+ */
+export async function createBooking(ctx: CommandContext, b: BookingFacts<string>): Promise<CreatedBooking> {
+  const workflowId = workflowIdForBooking(b.bookingId);
+  const booking = { ...b, startsAt: new Date(b.startsAt), endsAt: new Date(b.endsAt) };
+  const result = await insertBooking(ctx.db, booking, meta(ctx), workflowId);
+  if (result.kind === 'different_request') {
+    throw new CommandError('DUPLICATE_CONFLICT', `booking ${b.bookingId} already exists with different details`, { bookingId: b.bookingId });
+  }
+  if (result.kind === 'overlap') {
+    throw new CommandError('BOOKING_OVERLAP', `car ${b.carId} is already booked in that time`, { conflictingBookingId: result.conflictingBookingId });
+  }
+  const facts = { ...b, startsAt: booking.startsAt.toISOString(), endsAt: booking.endsAt.toISOString() };
+  const input = bookingInput(facts, ctx.temporal, ctx.settings.bookings, ctx.requestId);
+  try {
+    // Also for an existing row: if an earlier attempt wrote the row but died before starting the
+    // workflow, the resubmission finishes the job instead of leaving a booking without a lifecycle.
+    await startBookingWorkflow(ctx.temporal, input);
+  } catch (err) {
+    if (result.kind === 'created') await deleteUnstartedBooking(ctx.db, b.bookingId).catch(() => undefined);
+    throw err;
+  }
+  return { created: result.kind === 'created', bookingId: b.bookingId, workflowId, status: result.booking.status };
+}
+
+export async function getBooking(ctx: Pick<CommandContext, 'db'>, bookingId: string) {
+  const row = await getBookingWithEvents(ctx.db, bookingId);
+  if (!row) throw notFound(`booking ${bookingId}`);
+  return {
+    bookingId: row.id,
+    workflowId: row.workflowId,
+    customerId: row.customerId,
+    carId: row.carId,
+    status: row.status,
+    version: row.version,
+    connectAllowed: connectAllowed(row.status as BookingStatus),
+    startsAt: row.startsAt.toISOString(),
+    endsAt: row.endsAt.toISOString(),
+    amountCents: row.amountCents,
+    currency: row.currency,
+    connectedAt: row.connectedAt?.toISOString() ?? null,
+    returnedAt: row.returnedAt?.toISOString() ?? null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    events: row.events.map((e) => ({
+      action: e.action,
+      from: e.fromStatus,
+      to: e.toStatus,
+      actor: e.actor,
+      reason: e.reason,
+      scheduledAt: e.scheduledAt?.toISOString() ?? null,
+      occurredAt: e.occurredAt.toISOString(),
+      requestId: e.requestId,
+    })),
+  };
+}
+
+type BookingAct =
+  | { action: 'cancel'; reason?: string }
+  | { action: 'extend'; endsAt: string; reason?: string }
+  | { action: 'connect' }
+  | { action: 'return' }
+  | { action: 'transition'; to: BookingStatus; reason: string };
+
+/** One action on the booking's workflow: 404 for an unknown booking, bounded and idempotent (services/actions.ts). */
+async function act(ctx: CommandContext, bookingId: string, body: BookingAct): Promise<BookingView> {
+  const row = await ctx.db.booking.findUnique({ where: { id: bookingId }, select: { status: true } });
+  if (!row) throw notFound(`booking ${bookingId}`);
+  const workflowId = workflowIdForBooking(bookingId);
+  const finished = async () => {
+    const now = await ctx.db.booking.findUnique({ where: { id: bookingId }, select: { status: true } });
+    return `the booking is ${now?.status ?? 'finished'}: its lifecycle has ended`;
+  };
+  const m = meta(ctx);
+  return runAction(ctx, { workflowId, action: `booking.${body.action}`, body }, (updateId) => {
+    const send = <A extends unknown[]>(def: UpdateDefinition<BookingView, A>, args: A) =>
+      ctx.temporal.update(workflowId, def, args, { updateId, finished });
+    switch (body.action) {
+      case 'cancel':
+        return send(cancelUpdate, [{ ...m, reason: body.reason }]);
+      case 'extend':
+        return send(extendUpdate, [{ ...m, endsAt: new Date(body.endsAt).toISOString(), reason: body.reason }]);
+      case 'connect':
+        return send(connectUpdate, [m]);
+      case 'return':
+        return send(returnUpdate, [m]);
+      case 'transition':
+        return send(forceTransitionUpdate, [{ ...m, to: body.to, reason: body.reason }]);
+    }
+  });
+}
+
+export const cancelBooking = (ctx: CommandContext, id: string, b: { reason?: string }) => act(ctx, id, { action: 'cancel', ...b });
+export const extendBooking = (ctx: CommandContext, id: string, b: { endsAt: string; reason?: string }) => act(ctx, id, { action: 'extend', ...b });
+export const connectBooking = (ctx: CommandContext, id: string) => act(ctx, id, { action: 'connect' });
+export const returnBooking = (ctx: CommandContext, id: string) => act(ctx, id, { action: 'return' });
+/** Operator override for a stuck or wrong state: any edge of the transition graph, reason required, audited. */
+export const forceBookingTransition = (ctx: CommandContext, id: string, b: { to: BookingStatus; reason: string }) =>
+  act(ctx, id, { action: 'transition', ...b });
