@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     metricsScrapeUrls: env.KEEL_METRICS_SCRAPE_URLS,
     dashboard: { timeZone: env.KEEL_BUSINESS_TIME_ZONE },
     watchdog: watchdogSettingsFromEnv(env),
+    updateTimeoutMs: env.KEEL_UPDATE_TIMEOUT,
     workflows: {
       taskQueuePrefix: env.KEEL_TASK_QUEUE_PREFIX,
       settings: {

@@ -63,6 +63,8 @@ const EnvSchema = z.object({
    * worth turning on (e.g. 1500ms) where workflow-task capacity is ample (bench/README.md measures both).
    */
   KEEL_TIMER_EARLY_WAKE: duration.default(0),
+  /** Deadline of an action's update (cancel, pause, complete a step...): then 503 WORKER_UNAVAILABLE. */
+  KEEL_UPDATE_TIMEOUT: duration.pipe(z.number().int().min(100, 'must be at least 100ms').max(120_000, 'must be at most 2m')).default(5_000),
   /** Which workers this process hosts (comma-separated): bookings, notifications, incidents, ops. */
   KEEL_WORKERS: z.string().default('bookings,notifications,incidents,ops'),
   /** Components shown on the public status page, and the only ones an incident may name. */
