@@ -169,9 +169,11 @@ export class TemporalGateway {
   /**
    * Runs an update and waits for its result, within updateTimeoutMs. A refusal becomes a 4xx by its
    * failure type; a workflow that has ended answers 409 with `finished()`; no worker in time answers 503
-   * WORKER_UNAVAILABLE. What happens to such an update afterwards (README, "Actions and retries"): the
-   * server keeps it and the worker applies it when it returns; the same update id then answers its
-   * outcome, even after the workflow has closed, and is never applied twice.
+   * WORKER_UNAVAILABLE. What happens to such an update afterwards (measured on the dev server 1.32,
+   * README "Actions and retries"): with no worker polling, the server keeps it and the returning worker
+   * applies it; with a worker that took the workflow task and froze, the task times out and the server
+   * drops the update. Either way the same update id, sent again, is applied at most once and answers its
+   * outcome, also after the workflow has closed.
    */
   async update<Ret, Args extends unknown[]>(
     workflowId: string,
@@ -209,7 +211,7 @@ export class TemporalGateway {
     if (err instanceof WorkflowNotFoundError || /workflow execution already completed/i.test((err as Error)?.message ?? '')) {
       return new CommandError('INVALID_TRANSITION', await req.finished());
     }
-    if (isDeadline(err)) return workerUnavailable(this.updateTimeoutMs, 'update');
+    if (isDeadline(err) || isWorkflowTaskFailing(err)) return workerUnavailable(this.updateTimeoutMs, 'update');
     return err;
   }
 
@@ -233,6 +235,15 @@ function workerUnavailable(timeoutMs: number, what: 'update' | 'query'): Command
 function isDeadline(err: unknown): boolean {
   if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return (err.cause as { code?: number } | undefined)?.code !== 14;
   return (err as { code?: number })?.code === 4;
+}
+
+/**
+ * FAILED_PRECONDITION "Workflow Task in failed state": the workflow's last task timed out or failed (a
+ * frozen or crashing worker), so the server refuses updates until a worker completes a task again.
+ */
+function isWorkflowTaskFailing(err: unknown): boolean {
+  const e = err as { code?: number; cause?: { code?: number }; message?: string };
+  return (e?.code ?? e?.cause?.code) === 9 && /workflow task in failed state/i.test(`${e?.message ?? ''} ${(e?.cause as Error | undefined)?.message ?? ''}`);
 }
 
 /** Temporal's gRPC errors when the server cannot be reached (UNAVAILABLE, DEADLINE_EXCEEDED). */

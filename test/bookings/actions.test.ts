@@ -1,7 +1,8 @@
 // Booking actions are bounded and idempotent: the caller's Idempotency-Key is the Temporal update id,
 // a retry answers the first result, another body under the same key is refused, and an action no
 // worker takes in time answers 503 WORKER_UNAVAILABLE and is applied exactly once when a worker returns.
-import { bookingBody, startStack, type Stack } from '../helpers/stack';
+import { bookingBody, eventually, startStack, type Stack } from '../helpers/stack';
+import { startWorkerProcess } from '../helpers/worker-process';
 
 let stack: Stack;
 const UPDATE_TIMEOUT_MS = 2000;
@@ -84,7 +85,7 @@ test('with the bookings worker down, cancel answers 503 WORKER_UNAVAILABLE with 
   expect(await eventsOf(body.bookingId, 'cancel')).toBe(1);
 });
 
-test('a cancel that timed out is applied when the worker returns, even if the client never retries', async () => {
+test('with no worker polling, a cancel that timed out is applied when the worker returns, even if the client never retries', async () => {
   const body = bookingBody();
   await stack.api().post('/v1/bookings', body).expect(201);
   await stack.stopWorkers();
@@ -101,3 +102,46 @@ test('a cancel that timed out is applied when the worker returns, even if the cl
   expect(retried.body.status).toBe('CANCELLED');
   expect(await eventsOf(body.bookingId, 'cancel')).toBe(1);
 });
+
+test('bookings worker frozen (SIGSTOP): cancel answers 503 within the deadline; after SIGCONT the same request answers 200 with exactly one cancel event', async () => {
+  // A worker process that holds its task and does nothing. This test's bookings run on a stack of their
+  // own whose only bookings worker is that child process.
+  const frozenStack = await startStack({ name: 'actions-frozen', workers: [], updateTimeoutMs: UPDATE_TIMEOUT_MS });
+  const worker = await startWorkerProcess({ databaseUrl: frozenStack.workerDbUrl, taskQueuePrefix: frozenStack.prefix, workers: 'bookings' });
+  try {
+    const body = bookingBody();
+    await frozenStack.api().post('/v1/bookings', body).expect(201);
+    // The workflow's first task has run (its search attributes are set) before the worker freezes.
+    await eventually(async () => (await frozenStack.client.workflow.getHandle(`booking-${body.bookingId}`).describe()).historyLength > 3, 30_000);
+    worker.child.kill('SIGSTOP');
+    const answers: number[] = [];
+    try {
+      // Past the workflow task timeout, so both refusals the server gives a frozen worker are seen.
+      const until = Date.now() + 15_000;
+      while (Date.now() < until) {
+        const t0 = Date.now();
+        const res = await frozenStack.api().post(`/v1/bookings/${body.bookingId}/cancel`, { reason: 'frozen' }).set('Idempotency-Key', 'frozen-1');
+        expect(Date.now() - t0).toBeLessThan(UPDATE_TIMEOUT_MS + 10_000);
+        answers.push(res.status);
+        expect(res.status).toBe(503);
+        expect(res.body.error.code).toBe('WORKER_UNAVAILABLE');
+        expect(res.headers['retry-after']).toBeDefined();
+      }
+    } finally {
+      worker.child.kill('SIGCONT');
+    }
+    expect(answers.length).toBeGreaterThan(1);
+    const ok = await eventually(async () => {
+      const res = await frozenStack.api().post(`/v1/bookings/${body.bookingId}/cancel`, { reason: 'frozen' }).set('Idempotency-Key', 'frozen-1');
+      return res.status === 200 ? res : undefined;
+    }, 60_000, 500);
+    expect(ok.body.status).toBe('CANCELLED');
+    await eventually(async () => (await frozenStack.db.bookingEvent.count({ where: { bookingId: body.bookingId, action: 'cancel' } })) === 1, 30_000);
+    const again = await frozenStack.api().post(`/v1/bookings/${body.bookingId}/cancel`, { reason: 'frozen' }).set('Idempotency-Key', 'frozen-1').expect(200);
+    expect(again.body).toEqual(ok.body);
+    expect(await frozenStack.db.bookingEvent.count({ where: { bookingId: body.bookingId, action: 'cancel' } })).toBe(1);
+  } finally {
+    await worker.stop();
+    await frozenStack.stop();
+  }
+}, 180_000);
