@@ -8,8 +8,9 @@
 //              had at all, embedded PGlite in .data/pglite (single session: fine for a look, not for
 //              load). Migrations applied either way
 //   API keys   KEEL_API_KEYS if set, otherwise one generated key per role, kept in .data/api-keys.json
-//   Processes  the worker (`workers/main.ts`) and the API (`api/main.ts`) as child processes, their
-//              output prefixed with [worker] / [api]
+//   Processes  the workers (`workers/main.ts`) and the API (`api/main.ts`) as child processes, their
+//              output prefixed with [bookings] (booking transitions, alone in their process),
+//              [notify] (campaigns and reminders), [ops] (incidents and housekeeping) and [api]
 //
 // Ctrl-C (or SIGTERM) stops everything in reverse order: API, worker, Temporal, database. Everything
 // under .data (KEEL_DATA_DIR) survives, so bookings and their running workflows are there on the next
@@ -46,14 +47,28 @@ const DEFAULT_DB_PORT = 5433;
 const EMBEDDED_POOL_SIZE = '5';
 
 const STOP_TIMEOUT_MS = { api: 15_000, worker: 30_000 };
+
+/**
+ * The worker processes, as in production (docker-compose.yml, README "Production"). Task queues served
+ * by one process share its event loop, so a CPU-heavy campaign page next to booking workflows would
+ * delay every start (the frozen job server of the crisis): booking transitions run in a process that
+ * hosts nothing else. Incidents and Keel's housekeeping (watchdog, dashboard reconciliation, log-level
+ * windows) share the third, so the commander's checklist and the watchdog keep working when either
+ * business worker is swamped or stopped (`kill -STOP <pid>` is a way to try it; `kill -CONT` resumes).
+ */
+const WORKER_PROCESSES: Array<{ tag: string; label: string; queues: TaskQueueName[]; metrics?: boolean }> = [
+  { tag: 'bookings', label: 'bookings worker', queues: ['bookings'], metrics: true },
+  { tag: 'notify', label: 'notifications worker', queues: ['notifications'] },
+  { tag: 'ops', label: 'ops worker', queues: ['incidents', 'ops'] },
+];
 const READY_TIMEOUT_MS = 180_000;
 
 // ---------------------------------------------------------------------------------------------
 // Output: every line prefixed with where it comes from; children's pino JSON made readable on a TTY.
 
 const tty = Boolean(process.stdout.isTTY);
-const COLORS: Record<string, number> = { dev: 32, temporal: 33, api: 36, worker: 35, ops: 34 };
-const TAG_WIDTH = '[worker]'.length;
+const COLORS: Record<string, number> = { dev: 32, temporal: 33, api: 36, bookings: 31, notify: 35, ops: 34 };
+const TAG_WIDTH = '[bookings]'.length;
 
 function tag(name: string): string {
   const text = `[${name}]`.padEnd(TAG_WIDTH);
@@ -326,8 +341,8 @@ async function runStack(): Promise<void> {
   let database: EmbeddedPostgres | PostgresServer | undefined;
   /** What serves the database when DATABASE_URL is unset, for the banner. */
   let localDb: string | undefined;
-  let worker: Child | undefined;
-  let opsWorker: Child | undefined;
+  /** The worker processes, in start order (WORKER_PROCESSES); stopped in reverse. */
+  const workers: Array<{ label: string; child: Child }> = [];
   let api: Child | undefined;
   let unlock: (() => void) | undefined;
   let stopping: Promise<void> | undefined;
@@ -340,8 +355,7 @@ async function runStack(): Promise<void> {
       if (starting) await Promise.race([starting, sleep(20_000)]);
       const steps: Array<[string, (() => Promise<void>) | undefined]> = [
         ['API', api && (() => stopChild(api!, STOP_TIMEOUT_MS.api))],
-        ['ops worker', opsWorker && (() => stopChild(opsWorker!, STOP_TIMEOUT_MS.worker))],
-        ['worker', worker && (() => stopChild(worker!, STOP_TIMEOUT_MS.worker))],
+        ...[...workers].reverse().map(({ label, child }): [string, () => Promise<void>] => [label, () => stopChild(child, STOP_TIMEOUT_MS.worker)]),
         ['Temporal dev server', temporal && (() => temporal!.stop())],
         ['local database', database && (() => database!.stop())],
       ];
@@ -479,26 +493,19 @@ async function runStack(): Promise<void> {
     if (localDb?.startsWith('embedded PGlite') && !process.env.DATABASE_POOL_SIZE) childEnv.DATABASE_POOL_SIZE = EMBEDDED_POOL_SIZE;
     const resolved = loadEnv(childEnv);
 
-    // Keel's housekeeping (the `ops` queue: the stuck-work watchdog, dashboard reconciliation, log-level
-    // windows) runs in a process of its own, as in production, so the watchdog still watches when the
-    // business worker is stopped (`kill -STOP <worker pid>` is a way to try it; `kill -CONT` resumes).
+    // One process per worker role (WORKER_PROCESSES), each serving the hosted queues of its role.
     const hosted = resolved.KEEL_WORKERS.split(',').map((s) => s.trim()).filter(Boolean);
-    const business = hosted.filter((n) => n !== 'ops');
-    if (business.length) {
-      const workerEnv = { ...childEnv, KEEL_WORKERS: business.join(',') };
-      log(`starting the worker (${business.join(', ')}) ...`);
-      worker = spawnChild('worker', 'workers/main.ts', workerEnv, pretty);
-      supervise('worker', worker.proc);
-      await waitForWorker(loadEnv(workerEnv), worker.proc.pid!, aborted);
-      if (aborted()) return;
-    }
-    if (hosted.includes('ops')) {
-      // Its own metrics ports: the business worker's are the ones the API's /metrics appends.
-      const opsEnv = { ...childEnv, KEEL_WORKERS: 'ops', KEEL_WORKER_METRICS_PORT: '0' };
-      log('starting the ops worker (ops) ...');
-      opsWorker = spawnChild('ops', 'workers/main.ts', opsEnv, pretty);
-      supervise('ops worker', opsWorker.proc);
-      await waitForWorker(loadEnv(opsEnv), opsWorker.proc.pid!, aborted);
+    for (const role of WORKER_PROCESSES) {
+      const queues = role.queues.filter((q) => hosted.includes(q));
+      if (!queues.length) continue;
+      // Only the bookings process keeps the metrics ports the API's /metrics appends: two processes
+      // cannot bind them, and transitions are what matters most.
+      const roleEnv = { ...childEnv, KEEL_WORKERS: queues.join(','), ...(role.metrics ? {} : { KEEL_WORKER_METRICS_PORT: '0' }) };
+      log(`starting the ${role.label} (${queues.join(', ')}) ...`);
+      const child = spawnChild(role.tag, 'workers/main.ts', roleEnv, pretty);
+      workers.push({ label: role.label, child });
+      supervise(role.label, child.proc);
+      await waitForWorker(loadEnv(roleEnv), child.proc.pid!, aborted);
       if (aborted()) return;
     }
 
@@ -509,7 +516,7 @@ async function runStack(): Promise<void> {
     await waitForApi(`http://${probeHost.includes(':') ? `[${probeHost}]` : probeHost}:${env.PORT}`, aborted);
     if (aborted()) return;
 
-    const processes = [worker && `worker pid ${worker.proc.pid}`, opsWorker && `ops worker pid ${opsWorker.proc.pid}`, api && `API pid ${api.proc.pid}`];
+    const processes = [...workers.map((w) => `${w.label} pid ${w.child.proc.pid}`), api && `API pid ${api.proc.pid}`];
     printBanner({ env, dataDir, keys, temporalAddress, databaseUrl, localDb, devServer: temporal, processes: processes.filter(Boolean).join(', ') });
     log(`ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   } catch (err) {
@@ -572,7 +579,7 @@ function printBanner(o: {
     '',
     o.localDb || o.devServer
       ? `Press Ctrl-C to stop everything; state stays in ${shortPath(o.dataDir)}.`
-      : 'Press Ctrl-C to stop the worker and the API.',
+      : 'Press Ctrl-C to stop the workers and the API.',
     '',
   ];
   emit('dev', lines.join('\n'));

@@ -100,7 +100,7 @@ function execForm(args: string): string[] {
 
 describe('docker-compose.yml', () => {
   test('has the production services', () => {
-    for (const name of ['postgres', 'temporal', 'temporal-ui', 'migrate', 'api', 'worker', 'notifications-worker', 'ops-worker']) {
+    for (const name of ['postgres', 'temporal', 'temporal-ui', 'migrate', 'api', 'bookings-worker', 'notifications-worker', 'ops-worker']) {
       expect(Object.keys(services)).toContain(name);
     }
     expect(services.postgres.image).toMatch(/^postgres:16/);
@@ -129,7 +129,7 @@ describe('docker-compose.yml', () => {
   });
 
   test('the API and the workers get DATABASE_URL and TEMPORAL_ADDRESS pointing at the compose services', () => {
-    for (const name of ['api', 'worker', 'notifications-worker']) {
+    for (const name of ['api', 'bookings-worker', 'notifications-worker']) {
       const env = environment(services[name]);
       expect({ name, db: env.DATABASE_URL }).toEqual({ name, db: expect.stringMatching(/^postgres(ql)?:\/\/[^@]+@postgres:5432\//) });
       expect({ name, temporal: env.TEMPORAL_ADDRESS }).toEqual({ name, temporal: 'temporal:7233' });
@@ -141,10 +141,11 @@ describe('docker-compose.yml', () => {
 
   test('the workers split the task queues between them and cover all of them', () => {
     const hosted = (name: string) => environment(services[name]).KEEL_WORKERS.split(',').map((s) => s.trim());
-    expect(hosted('worker')).toEqual(['bookings', 'incidents']);
-    expect(hosted('ops-worker')).toEqual(['ops']);
+    // Booking transitions share their process with nothing else.
+    expect(hosted('bookings-worker')).toEqual(['bookings']);
+    expect(hosted('ops-worker')).toEqual(['incidents', 'ops']);
     expect(hosted('notifications-worker')).toEqual(['notifications']);
-    const all = ['worker', 'notifications-worker', 'ops-worker'].flatMap(hosted);
+    const all = ['bookings-worker', 'notifications-worker', 'ops-worker'].flatMap(hosted);
     for (const q of all) expect(TASK_QUEUES).toContain(q);
     expect(new Set(all)).toEqual(new Set(TASK_QUEUES));
   });
@@ -153,7 +154,7 @@ describe('docker-compose.yml', () => {
     const known = knownEnvNames();
     // Guard against the parser silently finding nothing.
     for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'PORT', 'KEEL_WORKERS']) expect(known).toContain(name);
-    expect(keelServices.map(([n]) => n).sort()).toEqual(['api', 'migrate', 'notifications-worker', 'ops-worker', 'worker']);
+    expect(keelServices.map(([n]) => n).sort()).toEqual(['api', 'bookings-worker', 'migrate', 'notifications-worker', 'ops-worker']);
     for (const [name, service] of keelServices) {
       const unknown = Object.keys(environment(service)).filter((v) => !known.has(v));
       expect({ name, unknown }).toEqual({ name, unknown: [] });
@@ -170,7 +171,7 @@ describe('docker-compose.yml', () => {
       expect({ name, registered: text.includes(`--name ${name} --type ${cliType}`) }).toEqual({ name, registered: true });
     }
     // Whoever writes search attributes must not start before they exist.
-    for (const name of ['api', 'worker']) {
+    for (const name of ['api', 'bookings-worker']) {
       expect({ name, waitsFor: dependsOn(services[name]).includes(jobName) }).toEqual({ name, waitsFor: true });
     }
   });
