@@ -1,5 +1,6 @@
-// Helpers both benchmarks use: distributions and their formatting, and CPU accounting from /proc (per
-// process tree and for the whole machine), so a noisy neighbour shows in every figure.
+// Helpers both benchmarks use: distributions and their formatting (text and JSON), the load driver, and
+// CPU accounting from /proc (per process tree and for the whole machine), so a noisy neighbour shows in
+// every figure.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,6 +33,42 @@ export function dist(values: number[]): Dist {
 export const ms = (v: number) => (Number.isFinite(v) ? `${Math.round(v)} ms` : 'n/a');
 export const fmtDist = (d: Dist) => `p50 ${ms(d.p50)}, p90 ${ms(d.p90)}, p99 ${ms(d.p99)}, max ${ms(d.max)} (n=${d.n})`;
 export const round = (v: number, digits = 1) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : null);
+export const secs = (v: number) => (Number.isFinite(v) ? `${(v / 1000).toFixed(1)} s` : 'n/a');
+export const distJson = (d: Dist) => ({ n: d.n, p50: round(d.p50), p90: round(d.p90), p99: round(d.p99), max: round(d.max), mean: round(d.mean) });
+/** The p99 of each named distribution, for the JSON line. */
+export const p99Json = (ds: Record<string, Dist>) => Object.fromEntries(Object.entries(ds).map(([k, v]) => [k, round(v.p99)]));
+
+export interface PoolResult {
+  ok: number;
+  wallMs: number;
+  /** Of each call that succeeded. */
+  latencies: number[];
+  errors: string[];
+}
+
+/** The load driver: a fixed number of loops, each keeping one call in flight, until n calls are made. */
+export async function runPool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<PoolResult> {
+  let next = 0;
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= n) return;
+        const s = performance.now();
+        try {
+          await fn(i);
+          latencies.push(performance.now() - s);
+        } catch (err) {
+          errors.push(String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300));
+        }
+      }
+    }),
+  );
+  return { ok: latencies.length, wallMs: performance.now() - t0, latencies, errors };
+}
 
 export const CLK_TCK = (() => {
   try {
@@ -115,6 +152,7 @@ export class CpuMeter {
   }
 }
 
+export const cpuJson = (u: CpuUsage) => Object.fromEntries(Object.entries(u).map(([k, v]) => [k, round(v, 2)]));
 export const fmtCpu = (u: CpuUsage) =>
   `cpu (cores busy): ${Object.entries(u)
     .map(([k, v]) => `${k} ${Number.isFinite(v) ? v.toFixed(2) : 'n/a'}`)

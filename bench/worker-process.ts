@@ -1,6 +1,6 @@
 // Keel's real workers (bookings + notifications, workers/create.ts) for the benchmark, either in the
-// benchmark's own process (runBenchWorkers) or as a child process forked by bench/bookings.ts, which
-// talks to it over IPC: {type:'ready'} once polling, {type:'stop'} to drain and exit.
+// benchmark's own process (runBenchWorkers) or as a child process forked by bench/bookings/stack.ts,
+// which talks to it over IPC: {type:'ready'} once polling, {type:'stop'} to drain and exit.
 import { Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
 import { loadEnv } from '../config/env';
@@ -84,7 +84,7 @@ export async function runBenchWorkers(cfg: BenchWorkerConfig): Promise<BenchWork
 
 async function childMain(): Promise<void> {
   const cfg = JSON.parse(process.env.KEEL_BENCH_WORKER_CONFIG ?? 'null') as BenchWorkerConfig | null;
-  if (!cfg || !process.send) throw new Error('bench/worker-process.ts is started by bench/bookings.ts (fork with IPC)');
+  if (!cfg || !process.send) throw new Error('bench/worker-process.ts is started by bench/bookings.ts (bench/bookings/stack.ts forks it with IPC)');
   const workers = await runBenchWorkers(cfg);
   let exiting = false;
   const exit = async (code: number) => {
