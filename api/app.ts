@@ -138,7 +138,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', authenticate(keys));
   app.use('/v1/bookings', bookingsRouter(services));
   app.use('/v1/admin/log-level', logLevelRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, ...deps.logLevels }));
-  app.use('/v1/campaigns', campaignsRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.campaigns }));
+  app.use('/v1/campaigns', campaignsRouter(services));
   app.use(
     '/v1/incidents',
     incidentsRouter({

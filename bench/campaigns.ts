@@ -1081,7 +1081,7 @@ async function naive(b: Bench): Promise<NaiveResult> {
   await createCampaign(s.db, {
     id, idempotencyKey: id, name: 'bench naive baseline', channel: 'email', template: PROMO_TEMPLATE, audience: { all: true }, promoPoolId: poolId,
     marketing: false, workflowId: `naive-${id}`,
-  });
+  }, { actor: 'system:bench' });
   // The same frozen audience (one PENDING delivery per user) the workflow works from.
   await snapshotAudience(s.db, id, 'email', { all: true });
   // Fresh statistics for its per-user statements (snapshotAudience analyzes deliveries; promo_codes too
@@ -1244,7 +1244,7 @@ async function planProbe(b: Bench): Promise<PlanProbe> {
   await createCampaign(s.db, {
     id, idempotencyKey: id, name: 'bench plan probe', channel: 'email', template: PROMO_TEMPLATE, audience: { all: true }, promoPoolId: pool.poolId,
     marketing: false, workflowId: `probe-${id}`,
-  });
+  }, { actor: 'system:bench' });
   const pg = new PgClient({ connectionString: s.databaseUrl });
   pg.on('error', () => undefined);
   await pg.connect();
