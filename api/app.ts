@@ -118,8 +118,8 @@ export function createApp(deps: AppDeps): Express {
   const services = appServices(deps);
   // Bulk uploads read their own, larger bodies (after authentication and the role check), so they are
   // mounted before the global JSON parser and its KEEL_BODY_LIMIT.
-  app.use('/v1/users', authenticate(keys), usersRouter({ db: deps.db }));
-  app.use('/v1/promo-pools', authenticate(keys), promoPoolsRouter({ db: deps.db }));
+  app.use('/v1/users', authenticate(keys), usersRouter(services));
+  app.use('/v1/promo-pools', authenticate(keys), promoPoolsRouter(services));
   // A campaign's explicit audience may list up to 100,000 user ids.
   app.use('/v1/campaigns', express.json({ limit: '8mb', strict: true }));
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
