@@ -12,8 +12,11 @@ import {
   recordOutcomes,
   recordTransient,
   reserveSendSlots,
+  setCampaignRate,
   setCampaignStatus,
   snapshotAudience,
+  type CampaignAction,
+  type CampaignCommand,
   type DeliveryOutcome,
   type PendingDelivery,
 } from '../db/campaign-store';
@@ -107,8 +110,13 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
   }
 
   return {
-    async setCampaignStatus(args: { campaignId: string; status: CampaignStatus }): Promise<void> {
-      await setCampaignStatus(deps.db, args.campaignId, args.status);
+    /** The campaign's status, as the workflow sees it; `command` when a command changed it (audited). */
+    async setCampaignStatus(args: { campaignId: string; status: CampaignStatus; command?: { action: CampaignAction } & CampaignCommand }): Promise<void> {
+      await setCampaignStatus(deps.db, args.campaignId, args.status, args.command);
+    },
+
+    async setCampaignRate(args: { campaignId: string; ratePerSecond: number | null; command?: CampaignCommand }): Promise<void> {
+      await setCampaignRate(deps.db, args.campaignId, args.ratePerSecond, args.command);
     },
 
     async snapshotAudience(args: { campaignId: string; channel: Channel; audience: Audience }): Promise<{ total: number; maxSeq: number }> {

@@ -118,8 +118,8 @@ export function createApp(deps: AppDeps): Express {
   const services = appServices(deps);
   // Bulk uploads read their own, larger bodies (after authentication and the role check), so they are
   // mounted before the global JSON parser and its KEEL_BODY_LIMIT.
-  app.use('/v1/users', authenticate(keys), usersRouter({ db: deps.db }));
-  app.use('/v1/promo-pools', authenticate(keys), promoPoolsRouter({ db: deps.db }));
+  app.use('/v1/users', authenticate(keys), usersRouter(services));
+  app.use('/v1/promo-pools', authenticate(keys), promoPoolsRouter(services));
   // A campaign's explicit audience may list up to 100,000 user ids.
   app.use('/v1/campaigns', express.json({ limit: '8mb', strict: true }));
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
@@ -138,7 +138,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', authenticate(keys));
   app.use('/v1/bookings', bookingsRouter(services));
   app.use('/v1/admin/log-level', logLevelRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, ...deps.logLevels }));
-  app.use('/v1/campaigns', campaignsRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.campaigns }));
+  app.use('/v1/campaigns', campaignsRouter(services));
   app.use(
     '/v1/incidents',
     incidentsRouter({

@@ -1,11 +1,57 @@
 // The write path for campaigns and their deliveries. Every state change of a delivery is guarded by
 // its current status (PENDING -> SENT/FAILED happens once), and the campaign's counters move in the same
 // transaction by exactly the number of rows that changed: counts stay right under retries and replays.
+// A campaign's status and rate are written only by its workflow (setCampaignStatus, setCampaignRate);
+// every command (create, pause, resume, cancel, rate, retry-failed) writes its audit row in the
+// transaction of its change.
 import { createHash } from 'node:crypto';
 import { Prisma } from '../generated/prisma/client';
 import type { Db } from './client';
 import { isUniqueViolation } from './errors';
 import type { Audience, CampaignStatus, CampaignTemplate, Channel } from '../domain/campaign';
+import type { RequestMeta } from '../workflows/booking-messages';
+
+type Tx = Prisma.TransactionClient;
+
+/** Who commands a change, and the command's id (update id or Idempotency-Key) that makes its audit row once-only. */
+export interface CampaignCommand extends RequestMeta {
+  commandId?: string;
+}
+
+export type CampaignAction = 'create' | 'create_undone' | 'pause' | 'resume' | 'cancel' | 'rate' | 'retry_failed' | 'retry_failed_undone';
+
+/** Locks the campaign row for the rest of the transaction; false when there is none. */
+async function lockCampaign(tx: Tx, id: string): Promise<boolean> {
+  const rows = await tx.$queryRaw<unknown[]>`SELECT 1 FROM "campaigns" WHERE id = ${id} FOR UPDATE`;
+  return rows.length > 0;
+}
+
+/** A command's audit row; its commandId goes into the details (what `commandAudit` finds it by). */
+async function audit(tx: Tx, campaignId: string, action: CampaignAction, cmd: CampaignCommand, details: Record<string, unknown> = {}): Promise<void> {
+  await tx.auditLog.create({
+    data: {
+      actor: cmd.actor, action: `campaign.${action}`, resourceType: 'campaign', resourceId: campaignId, requestId: cmd.requestId ?? null,
+      details: { ...details, ...(cmd.commandId ? { commandId: cmd.commandId } : {}) } as Prisma.InputJsonObject,
+    },
+  });
+}
+
+/**
+ * A workflow write on behalf of a command, at most once: an activity retried after its transaction
+ * committed (the worker was lost before reporting) finds the command's audit row and changes nothing.
+ * The caller holds the campaign's row lock, so two attempts cannot both miss each other's row.
+ */
+async function firstTime(tx: Tx, campaignId: string, action: CampaignAction, cmd: CampaignCommand): Promise<boolean> {
+  return !cmd.commandId || !(await commandAudit(tx, campaignId, [action], cmd.commandId));
+}
+
+/** The latest audit row a command (by its id) wrote for one of these actions. */
+function commandAudit(tx: Tx, campaignId: string, actions: CampaignAction[], commandId: string) {
+  return tx.auditLog.findFirst({
+    where: { resourceType: 'campaign', resourceId: campaignId, action: { in: actions.map((a) => `campaign.${a}`) }, details: { path: ['commandId'], equals: commandId } },
+    orderBy: { id: 'desc' },
+  });
+}
 
 export interface NewCampaign {
   id: string;
@@ -35,17 +81,22 @@ export function campaignRequestHash(c: Omit<NewCampaign, 'id' | 'workflowId' | '
 export async function createCampaign(
   db: Db,
   c: NewCampaign,
+  who: RequestMeta,
 ): Promise<{ kind: 'created' | 'existing' | 'different_request'; campaign: CampaignRow }> {
   const requestHash = campaignRequestHash(c);
   const existing = await db.campaign.findUnique({ where: { idempotencyKey: c.idempotencyKey } });
   if (existing) return { kind: existing.requestHash === requestHash ? 'existing' : 'different_request', campaign: existing };
   try {
-    const campaign = await db.campaign.create({
-      data: {
-        id: c.id, idempotencyKey: c.idempotencyKey, requestHash, name: c.name, channel: c.channel, template: c.template as object,
-        audience: c.audience as object, promoPoolId: c.promoPoolId ?? null, sendAt: c.sendAt ?? null, ratePerSecond: c.ratePerSecond ?? c.defaultRatePerSecond ?? null,
-        marketing: c.marketing, workflowId: c.workflowId,
-      },
+    const campaign = await db.$transaction(async (tx) => {
+      const row = await tx.campaign.create({
+        data: {
+          id: c.id, idempotencyKey: c.idempotencyKey, requestHash, name: c.name, channel: c.channel, template: c.template as object,
+          audience: c.audience as object, promoPoolId: c.promoPoolId ?? null, sendAt: c.sendAt ?? null, ratePerSecond: c.ratePerSecond ?? c.defaultRatePerSecond ?? null,
+          marketing: c.marketing, workflowId: c.workflowId,
+        },
+      });
+      await audit(tx, c.id, 'create', who, { name: c.name, channel: c.channel, ratePerSecond: row.ratePerSecond, sendAt: c.sendAt?.toISOString() ?? null });
+      return row;
     });
     return { kind: 'created', campaign };
   } catch (err) {
@@ -56,22 +107,38 @@ export async function createCampaign(
   }
 }
 
-export async function deleteUnstartedCampaign(db: Db, id: string): Promise<void> {
-  await db.campaign.deleteMany({ where: { id, startedAt: null, total: 0 } });
+/** Undo a creation whose workflow could not be started, so a retry starts afresh; the audit says so. */
+export async function deleteUnstartedCampaign(db: Db, id: string, who: RequestMeta, reason: string): Promise<void> {
+  await db.$transaction(async (tx) => {
+    const { count } = await tx.campaign.deleteMany({ where: { id, startedAt: null, total: 0 } });
+    if (count) await audit(tx, id, 'create_undone', who, { reason });
+  });
 }
 
-export async function setCampaignStatus(db: Db, id: string, status: CampaignStatus, at = new Date()): Promise<void> {
-  await db.campaign.update({
-    where: { id },
-    data: {
-      status,
-      updatedAt: at,
-      ...(['COMPLETED', 'CANCELLED', 'FAILED'].includes(status) ? { finishedAt: at } : {}),
-    },
+/** The workflow's status write; a command's (pause, resume, cancel) carries its audit row. */
+export async function setCampaignStatus(db: Db, id: string, status: CampaignStatus, cmd?: { action: CampaignAction } & CampaignCommand): Promise<void> {
+  const at = new Date();
+  await db.$transaction(async (tx) => {
+    if (!(await lockCampaign(tx, id))) return;
+    if (cmd && !(await firstTime(tx, id, cmd.action, cmd))) return;
+    if (cmd) await audit(tx, id, cmd.action, cmd, { status });
+    await tx.campaign.update({
+      where: { id },
+      // A retry run's RUNNING reopens a finished campaign.
+      data: { status, updatedAt: at, finishedAt: ['COMPLETED', 'CANCELLED', 'FAILED'].includes(status) ? at : null },
+    });
+    if (status === 'RUNNING') await tx.campaign.updateMany({ where: { id, startedAt: null }, data: { startedAt: at } });
   });
-  if (status === 'RUNNING') {
-    await db.campaign.updateMany({ where: { id, startedAt: null }, data: { startedAt: at } });
-  }
+}
+
+/** The workflow's rate write (null: no limit), with the rate command's audit row. */
+export async function setCampaignRate(db: Db, id: string, ratePerSecond: number | null, cmd?: CampaignCommand): Promise<void> {
+  await db.$transaction(async (tx) => {
+    if (!(await lockCampaign(tx, id))) return;
+    if (cmd && !(await firstTime(tx, id, 'rate', cmd))) return;
+    if (cmd) await audit(tx, id, 'rate', cmd, { ratePerSecond });
+    await tx.campaign.update({ where: { id }, data: { ratePerSecond, updatedAt: new Date() } });
+  });
 }
 
 const ADDRESS_COLUMN: Record<Channel, Prisma.Sql> = {
@@ -79,6 +146,23 @@ const ADDRESS_COLUMN: Record<Channel, Prisma.Sql> = {
   sms: Prisma.sql`u.phone`,
   push: Prisma.sql`u.push_token`,
 };
+
+/**
+ * Whether the campaign's chosen channel can reach these users: the unknown ids of an explicit audience
+ * and how many would be sent to (not opted out, with an address), for the submit's preflight.
+ */
+export async function audienceReach(db: Db, channel: Channel, audience: Audience): Promise<{ missing: string[]; sendable: number }> {
+  const address = ADDRESS_COLUMN[channel];
+  if ('all' in audience) {
+    const [row] = await db.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM "users" u WHERE NOT u.opted_out AND ${address} IS NOT NULL`;
+    return { missing: [], sendable: row.n };
+  }
+  const ids = [...new Set(audience.userIds)];
+  const rows = await db.$queryRaw<Array<{ id: string; sendable: boolean }>>`
+    SELECT u.id, (NOT u.opted_out AND ${address} IS NOT NULL) AS sendable FROM "users" u WHERE u.id = ANY(${ids}::text[])`;
+  const found = new Set(rows.map((x) => x.id));
+  return { missing: ids.filter((id) => !found.has(id)), sendable: rows.filter((x) => x.sendable).length };
+}
 
 /**
  * Freeze the audience: one delivery row per recipient, numbered in a stable order. Opted-out users and
@@ -234,21 +318,54 @@ export async function nextPending(db: Db, campaignId: string): Promise<{ count: 
 
 /** Give up on what is still pending (retries exhausted): FAILED, with the reason. */
 export async function failPending(db: Db, campaignId: string, fromSeq: number, toSeq: number, reason: string): Promise<number> {
-  return db.$transaction(async (tx) => {
-    const n = await tx.$executeRaw`
-      UPDATE "deliveries" SET status = 'FAILED', last_error = ${reason}, updated_at = now()
-      WHERE campaign_id = ${campaignId} AND seq BETWEEN ${fromSeq} AND ${toSeq} AND status = 'PENDING'`;
-    if (n) await tx.$executeRaw`UPDATE "campaigns" SET failed = failed + ${n}, updated_at = now() WHERE id = ${campaignId}`;
-    return n;
+  return db.$transaction((tx) => failPendingIn(tx, campaignId, fromSeq, toSeq, reason));
+}
+
+async function failPendingIn(tx: Tx, campaignId: string, fromSeq: number, toSeq: number, reason: string): Promise<number> {
+  const n = await tx.$executeRaw`
+    UPDATE "deliveries" SET status = 'FAILED', last_error = ${reason}, updated_at = now()
+    WHERE campaign_id = ${campaignId} AND seq BETWEEN ${fromSeq} AND ${toSeq} AND status = 'PENDING'`;
+  if (n) await tx.$executeRaw`UPDATE "campaigns" SET failed = failed + ${n}, updated_at = now() WHERE id = ${campaignId}`;
+  return n;
+}
+
+export type RetryClaim =
+  | { kind: 'claimed'; retried: number; maxSeq: number; again: boolean }
+  | { kind: 'refused'; status: CampaignStatus; failed: number }
+  | { kind: 'missing' };
+
+/**
+ * retry-failed's claim: a COMPLETED campaign's FAILED deliveries back to PENDING, the counter moved
+ * back, and the audit row, in one transaction. The claim is the zeroed `failed` counter itself: a
+ * second claim finds nothing to retry, so concurrent calls get one winner, while the status stays the
+ * workflow's to write (the new run's first step sets RUNNING). The same command again (a retried
+ * request, same Idempotency-Key) finds its own claim and answers it instead of refusing.
+ */
+export async function claimFailedForRetry(db: Db, campaignId: string, cmd: CampaignCommand & { commandId: string }): Promise<RetryClaim> {
+  return db.$transaction(async (tx): Promise<RetryClaim> => {
+    const [row] = await tx.$queryRaw<Array<{ status: CampaignStatus; failed: number }>>`
+      SELECT status::text AS status, failed FROM "campaigns" WHERE id = ${campaignId} FOR UPDATE`;
+    if (!row) return { kind: 'missing' };
+    const mine = await commandAudit(tx, campaignId, ['retry_failed', 'retry_failed_undone'], cmd.commandId);
+    if (mine?.action === 'campaign.retry_failed') {
+      const d = mine.details as { retried: number; maxSeq: number };
+      return { kind: 'claimed', retried: d.retried, maxSeq: d.maxSeq, again: true };
+    }
+    if (row.status !== 'COMPLETED' || row.failed === 0) return { kind: 'refused', status: row.status, failed: row.failed };
+    const retried = await tx.$executeRaw`
+      UPDATE "deliveries" SET status = 'PENDING', updated_at = now() WHERE campaign_id = ${campaignId} AND status = 'FAILED'`;
+    const [{ max }] = await tx.$queryRaw<Array<{ max: number | null }>>`SELECT max(seq) AS max FROM "deliveries" WHERE campaign_id = ${campaignId}`;
+    await tx.$executeRaw`UPDATE "campaigns" SET failed = failed - ${retried}, updated_at = now() WHERE id = ${campaignId}`;
+    await audit(tx, campaignId, 'retry_failed', cmd, { retried, maxSeq: max ?? 0 });
+    return { kind: 'claimed', retried, maxSeq: max ?? 0, again: false };
   });
 }
 
-/** retry-failed: FAILED deliveries back to PENDING, counters moved back in the same transaction. */
-export async function resetFailed(db: Db, campaignId: string): Promise<number> {
-  return db.$transaction(async (tx) => {
-    const n = await tx.$executeRaw`
-      UPDATE "deliveries" SET status = 'PENDING', updated_at = now() WHERE campaign_id = ${campaignId} AND status = 'FAILED'`;
-    if (n) await tx.$executeRaw`UPDATE "campaigns" SET failed = failed - ${n}, updated_at = now() WHERE id = ${campaignId}`;
-    return n;
+/** The claim taken back (its run could not be started): the deliveries FAILED again, with the reason. */
+export async function unclaimRetry(db: Db, campaignId: string, maxSeq: number, cmd: CampaignCommand & { commandId: string }, reason: string): Promise<void> {
+  await db.$transaction(async (tx) => {
+    if (!(await lockCampaign(tx, campaignId))) return;
+    const restored = await failPendingIn(tx, campaignId, 1, maxSeq, reason);
+    await audit(tx, campaignId, 'retry_failed_undone', cmd, { restored, reason });
   });
 }

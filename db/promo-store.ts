@@ -9,8 +9,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from './client';
 import { isUniqueViolation } from './errors';
+import { MAX_CODES_PER_POOL } from '../domain/campaign';
 
-export const MAX_CODES_PER_POOL = 200_000;
 /** Codes per INSERT statement inside the pool's transaction. */
 const CODES_PER_STATEMENT = 50_000;
 

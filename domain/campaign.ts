@@ -6,6 +6,9 @@ export type Channel = (typeof CHANNELS)[number];
 export const CAMPAIGN_STATUSES = ['SCHEDULED', 'RUNNING', 'PAUSED', 'COMPLETED', 'CANCELLED', 'FAILED'] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 
+/** The most codes one promo pool holds (one upload). */
+export const MAX_CODES_PER_POOL = 200_000;
+
 export const PLACEHOLDERS = ['firstName', 'promoCode'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 

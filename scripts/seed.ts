@@ -19,9 +19,10 @@ import { createDb, type Db } from '../db/client';
 import { bookingRequestHash } from '../db/booking-store';
 import { reconcileDashboard } from '../db/dashboard-store';
 import { migrate } from '../db/migrate';
-import { createPromoPool, MAX_CODES_PER_POOL } from '../db/promo-store';
+import { createPromoPool } from '../db/promo-store';
 import { upsertUsers, type UserInput } from '../db/user-store';
 import { workflowIdForBooking } from '../domain/booking';
+import { MAX_CODES_PER_POOL } from '../domain/campaign';
 
 export const USAGE = 'usage: npm run seed -- [--users N (default 1000)] [--bookings N (default 1000)] [--pool-codes N (default 0: no pool)]';
 

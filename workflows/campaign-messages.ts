@@ -2,6 +2,7 @@
 // Imported by the command layer without loading the workflow itself.
 import * as wf from '@temporalio/workflow';
 import type { Audience, CampaignStatus, CampaignTemplate, Channel, QuietHours } from '../domain/campaign';
+import type { RequestMeta } from './booking-messages';
 
 export interface CampaignSettings {
   pageSize: number;
@@ -37,6 +38,11 @@ export interface CampaignInput {
   marketing: boolean;
   settings: CampaignSettings;
   cursor?: CampaignCursor;
+  /**
+   * A run started by retry-failed: its first step writes RUNNING (the claim left the row COMPLETED),
+   * and takeOverUpdate answers once it has. Not carried over by continue-as-new.
+   */
+  retry?: boolean;
 }
 
 export interface CampaignProgress {
@@ -45,8 +51,11 @@ export interface CampaignProgress {
   pagesInFlight: number;
 }
 
-export const pauseUpdate = wf.defineUpdate<CampaignProgress>('pause');
-export const resumeUpdate = wf.defineUpdate<CampaignProgress>('resume');
-export const cancelCampaignUpdate = wf.defineUpdate<CampaignProgress>('cancel');
-export const setRateUpdate = wf.defineUpdate<CampaignProgress, [{ ratePerSecond: number | null }]>('setRate');
+// Who asks travels with every command: the workflow writes it into the audit row of the change.
+export const pauseUpdate = wf.defineUpdate<CampaignProgress, [RequestMeta]>('pause');
+export const resumeUpdate = wf.defineUpdate<CampaignProgress, [RequestMeta]>('resume');
+export const cancelCampaignUpdate = wf.defineUpdate<CampaignProgress, [RequestMeta]>('cancel');
+export const setRateUpdate = wf.defineUpdate<CampaignProgress, [RequestMeta & { ratePerSecond: number | null }]>('setRate');
+/** retry-failed waits on this: the new run answers once its RUNNING is in the row. */
+export const takeOverUpdate = wf.defineUpdate<CampaignProgress>('takeOver');
 export const progressQuery = wf.defineQuery<CampaignProgress>('progress');

@@ -5,14 +5,17 @@
 // `pagesPerRun` pages, carrying its cursor, and a million recipients are a few dozen short runs.
 import * as wf from '@temporalio/workflow';
 import type { CampaignActivities, PageResult } from '../activities/campaigns';
-import type { Audience, CampaignStatus, CampaignTemplate, Channel, QuietHours } from '../domain/campaign';
-
+import type { CampaignAction, CampaignCommand } from '../db/campaign-store';
+import type { CampaignStatus } from '../domain/campaign';
+import { FailureType } from '../domain/failures';
+import type { RequestMeta } from './booking-messages';
 import {
   cancelCampaignUpdate,
   pauseUpdate,
   progressQuery,
   resumeUpdate,
   setRateUpdate,
+  takeOverUpdate,
   type CampaignCursor,
   type CampaignInput,
   type CampaignProgress,
@@ -25,8 +28,27 @@ const book = wf.proxyActivities<CampaignActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
-function refused(message: string): wf.ApplicationFailure {
-  return wf.ApplicationFailure.create({ message, type: 'InvalidTransition', nonRetryable: true });
+/**
+ * Runs whose setRate wrote nothing (the API wrote the row's rate) replay without the write; from this
+ * patch on the workflow writes the rate, with its audit row, like every other change of the campaign.
+ */
+const RATE_WRITTEN_BY_WORKFLOW = 'campaign-rate-written-by-workflow';
+
+function refused(message: string, type: FailureType = FailureType.InvalidTransition): wf.ApplicationFailure {
+  return wf.ApplicationFailure.create({ message, type, nonRetryable: true });
+}
+
+/**
+ * The audit identity of the command being handled: its caller and its update id (which makes the
+ * write once-only under activity retries). Updates sent before commands carried their caller have none.
+ */
+function commandOf(meta: RequestMeta | undefined): CampaignCommand | undefined {
+  return meta?.actor ? { actor: meta.actor, requestId: meta.requestId, commandId: wf.currentUpdateInfo()?.id } : undefined;
+}
+
+function statusCommand(action: CampaignAction, meta: RequestMeta | undefined) {
+  const command = commandOf(meta);
+  return command && { action, ...command };
 }
 
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignProgress> {
@@ -34,30 +56,37 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
   let status: CampaignStatus = input.cursor ? (input.cursor.paused ? 'PAUSED' : 'RUNNING') : 'SCHEDULED';
   let cursor: CampaignCursor | undefined = input.cursor;
   let cancelled = false;
+  // A retry run has taken over once its RUNNING is in the row (the claim left it COMPLETED).
+  let takenOver = !input.retry;
   const inFlight = new Map<string, wf.CancellationScope>();
-  let statusWrites: Promise<unknown> = Promise.resolve();
+  let writes: Promise<unknown> = Promise.resolve();
 
-  const setStatus = (s: CampaignStatus) => {
+  // The row's status and rate are written here only, in order: the row follows the workflow within moments.
+  const write = (fn: () => Promise<void>) => (writes = writes.then(fn));
+  const setStatus = (s: CampaignStatus, command?: ReturnType<typeof statusCommand>) => {
     status = s;
-    // In order, and never blocking a handler: the row follows the workflow within moments.
-    statusWrites = statusWrites.then(() => book.setCampaignStatus({ campaignId: input.campaignId, status: s }));
-    return statusWrites;
+    return write(() => book.setCampaignStatus({ campaignId: input.campaignId, status: s, ...(command ? { command } : {}) }));
   };
   const progress = (): CampaignProgress => ({ status, cursor, pagesInFlight: inFlight.size });
 
   wf.setHandler(progressQuery, progress);
+  wf.setHandler(takeOverUpdate, async () => {
+    await wf.condition(() => takenOver);
+    return progress();
+  });
   wf.setHandler(
     pauseUpdate,
-    async () => {
+    async (meta?: RequestMeta) => {
+      const command = statusCommand('pause', meta);
       cursor!.paused = true;
       for (const scope of inFlight.values()) scope.cancel();
       // Answer once no page is sending any more: "paused" means nothing else goes out.
       await wf.condition(() => inFlight.size === 0);
-      await setStatus('PAUSED');
+      await setStatus('PAUSED', command);
       return progress();
     },
     {
-      validator: () => {
+      validator: (_meta?: RequestMeta) => {
         if (status !== 'RUNNING') throw refused(`only a RUNNING campaign can be paused (it is ${status})`);
         if (!cursor) throw refused('the audience is still being frozen: pause again in a moment');
       },
@@ -65,52 +94,64 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
   );
   wf.setHandler(
     resumeUpdate,
-    async () => {
+    async (meta?: RequestMeta) => {
       cursor!.paused = false;
-      await setStatus('RUNNING');
+      await setStatus('RUNNING', statusCommand('resume', meta));
       return progress();
     },
-    { validator: () => { if (status !== 'PAUSED') throw refused(`only a PAUSED campaign can be resumed (it is ${status})`); } },
+    { validator: (_meta?: RequestMeta) => { if (status !== 'PAUSED') throw refused(`only a PAUSED campaign can be resumed (it is ${status})`); } },
   );
   wf.setHandler(
     cancelCampaignUpdate,
-    async () => {
+    async (meta?: RequestMeta) => {
+      const command = statusCommand('cancel', meta);
       cancelled = true;
       for (const scope of inFlight.values()) scope.cancel();
       await wf.condition(() => inFlight.size === 0);
-      await setStatus('CANCELLED');
+      await setStatus('CANCELLED', command);
       return progress();
     },
     {
-      validator: () => {
+      validator: (_meta?: RequestMeta) => {
         if (!['SCHEDULED', 'RUNNING', 'PAUSED'].includes(status)) throw refused(`the campaign is already ${status}`);
       },
     },
   );
   wf.setHandler(
     setRateUpdate,
-    async ({ ratePerSecond }) => {
+    async (args) => {
+      const { ratePerSecond } = args;
+      const command = commandOf(args);
       // null lifts the limit, the default one included (0 = explicitly unlimited, so the default is not
       // applied again when a scheduled campaign starts).
       if (cursor) cursor.ratePerSecond = ratePerSecond ?? undefined;
       else input.ratePerSecond = ratePerSecond ?? 0;
+      if (wf.patched(RATE_WRITTEN_BY_WORKFLOW)) {
+        await write(() => book.setCampaignRate({ campaignId: input.campaignId, ratePerSecond, ...(command ? { command } : {}) }));
+      }
       return progress();
     },
     {
       validator: ({ ratePerSecond }) => {
         if (!['SCHEDULED', 'RUNNING', 'PAUSED'].includes(status)) throw refused(`the campaign is already ${status}`);
-        if (ratePerSecond !== null && !(Number.isInteger(ratePerSecond) && ratePerSecond > 0)) throw refused('ratePerSecond must be a positive integer');
+        if (ratePerSecond !== null && !(Number.isInteger(ratePerSecond) && ratePerSecond > 0)) {
+          throw refused('ratePerSecond must be a positive integer', FailureType.ValidationFailed);
+        }
       },
     },
   );
 
   const finish = async (s: CampaignStatus) => {
     if (status !== s) await setStatus(s);
-    await statusWrites;
+    await writes;
     await wf.condition(wf.allHandlersFinished);
     return progress();
   };
 
+  if (input.retry) {
+    await setStatus('RUNNING');
+    takenOver = true;
+  }
   if (!cursor) {
     if (input.sendAt) {
       const wait = Date.parse(input.sendAt) - Date.now();
@@ -191,9 +232,9 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
       if (pagesThisRun >= settings.pagesPerRun) {
         await wf.condition(() => inFlight.size === 0);
         if (!cancelled && !c.paused) {
-          await statusWrites;
+          await writes;
           await wf.condition(wf.allHandlersFinished);
-          return wf.continueAsNew<typeof campaignWorkflow>({ ...input, cursor: c });
+          return wf.continueAsNew<typeof campaignWorkflow>({ ...input, cursor: c, retry: undefined });
         }
         continue;
       }

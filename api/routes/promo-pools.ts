@@ -14,23 +14,20 @@
 // Uploads are larger than the app-wide JSON limit, so this router parses its own body after the role
 // check and the Idempotency-Key check. Mount it (behind authenticate) BEFORE the app's global
 // express.json so its limit applies:
-//   app.use('/v1/promo-pools', authenticate(keys), promoPoolsRouter({ db: deps.db }));
+//   app.use('/v1/promo-pools', authenticate(keys), promoPoolsRouter(services));
 import express, { Router, type Request } from 'express';
 import { z } from 'zod';
-import type { Db } from '../../db/client';
-import { createPromoPool, getPromoPool, MAX_CODES_PER_POOL } from '../../db/promo-store';
-import { allow, callerOf } from '../auth';
+import { MAX_CODES_PER_POOL } from '../../domain/campaign';
+import type { Services } from '../../services/context';
+import * as pools from '../../services/promo-pools';
+import { allow } from '../auth';
+import { commandContext, IDEMPOTENCY_KEY } from '../context';
 import { ApiError } from '../errors';
+import { checkCodes, CODE, CODE_MESSAGE, jsonCodes, parseCsvCodes, type Upload } from '../promo-upload';
 import { parse } from '../validation';
 
 /** Room for 200,000 codes of the maximum length (100 characters) as JSON. */
 export const DEFAULT_PROMO_BODY_LIMIT = '24mb';
-/** How many problems a 400 lists; the totals are always given. */
-export const MAX_LISTED_PROBLEMS = 100;
-
-const CODE = /^[A-Za-z0-9_-]{1,100}$/;
-const CODE_MESSAGE = 'must be 1-100 characters of A-Z, a-z, 0-9, _ or -';
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{1,100}$/;
 
 const poolName = z
   .string({ message: 'must be a string' })
@@ -56,127 +53,33 @@ const JsonQuery = z.strictObject({});
 const CsvQuery = z.strictObject({ name: poolName });
 const IdParam = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'not a pool id') });
 
-/** The codes as read from the upload, and where each came from (for messages). */
-export interface Upload {
-  values: unknown[];
-  /** `codes.3` for JSON, `line 7` for CSV. */
-  where(i: number): string;
-  csv: boolean;
-}
-
-const show = (v: unknown) => (typeof v === 'string' ? (v.length > 120 ? `${v.slice(0, 120)}...` : v) : v);
-
-export function parseCsvCodes(text: string): Upload {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r/);
-  const values: string[] = [];
-  const lineNumbers: number[] = [];
-  let sawFirst = false;
-  lines.forEach((raw, i) => {
-    let value = raw.trim();
-    if (value === '') return;
-    const quoted = /^"(.*)"$/.exec(value);
-    if (quoted) value = quoted[1].trim();
-    if (!sawFirst) {
-      sawFirst = true;
-      if (value.toLowerCase() === 'code') return; // header line
-    }
-    values.push(value);
-    lineNumbers.push(i + 1);
-  });
-  return { values, where: (i) => `line ${lineNumbers[i]}`, csv: true };
-}
-
-export function jsonCodes(codes: unknown[]): Upload {
-  return { values: codes, where: (i) => `codes.${i}`, csv: false };
-}
-
-/** Every malformed code and every repeated one, in one 400; the codes otherwise. */
-export function checkCodes(upload: Upload): string[] {
-  const { values, where, csv } = upload;
-  const invalid: Array<{ field: string; code: unknown; message: string }> = [];
-  // First index of each code; repeats (all indexes, first one included) only for codes seen twice.
-  const first = new Map<string, number>();
-  const repeats = new Map<string, number[]>();
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (typeof v !== 'string' || !CODE.test(v)) {
-      const several = csv && typeof v === 'string' && /[,;\t]/.test(v);
-      invalid.push({
-        field: where(i),
-        code: show(v),
-        message: typeof v !== 'string' ? 'must be a string' : several ? 'one code per line: this line has several columns' : CODE_MESSAGE,
-      });
-      continue;
-    }
-    const at = first.get(v);
-    if (at === undefined) first.set(v, i);
-    else {
-      const list = repeats.get(v);
-      if (list) list.push(i);
-      else repeats.set(v, [at, i]);
-    }
-  }
-  const field = csv ? 'body' : 'codes';
-  if (invalid.length === 0 && repeats.size === 0) {
-    if (values.length === 0) {
-      throw new ApiError(400, 'VALIDATION_FAILED', 'the upload contains no codes', { fields: [{ field, message: 'must contain at least one code' }] });
-    }
-    if (values.length > MAX_CODES_PER_POOL) {
-      throw new ApiError(400, 'VALIDATION_FAILED', `at most ${MAX_CODES_PER_POOL.toLocaleString('en-US')} codes per pool (got ${values.length})`, {
-        fields: [{ field, message: `must contain at most ${MAX_CODES_PER_POOL.toLocaleString('en-US')} codes` }],
-      });
-    }
-    return values as string[];
-  }
-  const duplicates = [...repeats].map(([code, at]) => ({ code, count: at.length, at: at.slice(0, 5).map(where) }));
-  const parts = [
-    invalid.length ? `${invalid.length} invalid code${invalid.length === 1 ? '' : 's'} (first at ${invalid[0].field})` : '',
-    duplicates.length
-      ? `${duplicates.length} code${duplicates.length === 1 ? '' : 's'} appearing more than once: ${duplicates.slice(0, 5).map((d) => d.code).join(', ')}${duplicates.length > 5 ? ', ...' : ''}`
-      : '',
-  ].filter(Boolean);
-  throw new ApiError(400, 'VALIDATION_FAILED', `${parts.join('; ')}; nothing was written`, {
-    fields: invalid.slice(0, MAX_LISTED_PROBLEMS),
-    invalidCount: invalid.length,
-    duplicates: duplicates.slice(0, MAX_LISTED_PROBLEMS),
-    duplicateCount: duplicates.length,
-    truncated: invalid.length > MAX_LISTED_PROBLEMS || duplicates.length > MAX_LISTED_PROBLEMS,
-  });
-}
-
-function idempotencyKeyOf(req: Request): string {
+/** Checked before the body is read: a missing or bad key is refused without reading megabytes. */
+function checkIdempotencyKey(req: Request): void {
   const key = req.get('idempotency-key');
   if (key === undefined || key === '') {
     throw new ApiError(400, 'VALIDATION_FAILED', 'the Idempotency-Key header is required: generate one per upload (e.g. a UUID) and repeat it on retries', {
       fields: [{ field: 'Idempotency-Key', message: 'required header' }],
     });
   }
-  if (!IDEMPOTENCY_KEY.test(key)) {
+  if (!IDEMPOTENCY_KEY.safeParse(key).success) {
     throw new ApiError(400, 'VALIDATION_FAILED', 'invalid header: Idempotency-Key', {
       fields: [{ field: 'Idempotency-Key', message: 'must be 1-100 characters of A-Z, a-z, 0-9, _ or -' }],
     });
   }
-  return key;
 }
 
-export interface PromoPoolsRouterDeps {
-  db: Db;
-  /** Body limit for uploads (express syntax, e.g. '24mb'), JSON and CSV alike. */
-  bodyLimit?: string;
-}
-
-export function promoPoolsRouter(deps: PromoPoolsRouterDeps): Router {
+/** `bodyLimit`: body limit for uploads (express syntax, e.g. '24mb'), JSON and CSV alike. */
+export function promoPoolsRouter(services: Services, opts: { bodyLimit?: string } = {}): Router {
   const r = Router();
-  const limit = deps.bodyLimit ?? DEFAULT_PROMO_BODY_LIMIT;
+  const limit = opts.bodyLimit ?? DEFAULT_PROMO_BODY_LIMIT;
   const json = express.json({ limit, strict: true });
   const csv = express.text({ limit, type: 'text/csv' });
   const requireKey: express.RequestHandler = (req, _res, next) => {
-    idempotencyKeyOf(req);
+    checkIdempotencyKey(req);
     next();
   };
 
   r.post('/', allow('service', 'operator'), requireKey, json, csv, async (req, res) => {
-    const idempotencyKey = idempotencyKeyOf(req);
     let name: string;
     let upload: Upload;
     if (req.is('text/csv')) {
@@ -190,22 +93,12 @@ export function promoPoolsRouter(deps: PromoPoolsRouterDeps): Router {
     } else {
       throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json {"name", "codes": [...]} or text/csv with one code per line and ?name=');
     }
-    const codes = checkCodes(upload);
-    const { actor } = callerOf(req);
-    const result = await createPromoPool(deps.db, { idempotencyKey, name, codes }, { actor, requestId: String(req.id ?? '') || undefined });
-    if (result.kind === 'different_request') {
-      throw new ApiError(409, 'DUPLICATE_CONFLICT', `Idempotency-Key ${idempotencyKey} was already used for a different upload (pool ${result.pool.poolId})`, {
-        poolId: result.pool.poolId,
-      });
-    }
-    res.status(result.kind === 'created' ? 201 : 200).json({ poolId: result.pool.poolId, name: result.pool.name, size: result.pool.size });
+    const { created, ...pool } = await pools.createPromoPool(commandContext(services, req), { name, codes: checkCodes(upload) });
+    res.status(created ? 201 : 200).json(pool);
   });
 
   r.get('/:id', allow('service', 'operator', 'viewer'), async (req, res) => {
-    const { id } = parse(IdParam, req.params, 'path');
-    const pool = await getPromoPool(deps.db, id);
-    if (!pool) throw new ApiError(404, 'NOT_FOUND', `no promo pool ${id}`);
-    res.json({ poolId: pool.poolId, name: pool.name, size: pool.size, assigned: pool.assigned, free: pool.free, createdAt: pool.createdAt.toISOString() });
+    res.json(await pools.getPromoPool(services, parse(IdParam, req.params, 'path').id));
   });
 
   return r;

@@ -3,92 +3,23 @@
 // Bodies of that size exceed the app-wide JSON limit (KEEL_BODY_LIMIT, 100kb by default), so this
 // router parses its own body with a larger limit, after the role check. For the larger limit to apply,
 // mount the router (behind authenticate) BEFORE the app's global express.json:
-//   app.use('/v1/users', authenticate(keys), usersRouter({ db: deps.db }));
+//   app.use('/v1/users', authenticate(keys), usersRouter(services));
 // (body-parser skips a body that was already read, so mounted after it the global limit would win.)
 //
-// A batch is all or nothing: every bad entry is reported (index, userId, field, message; the list is
-// capped, with the total count) and nothing is written unless all entries are valid.
+// A batch is all or nothing: every bad entry is reported (api/user-entries.ts) and nothing is written
+// unless all entries are valid.
 import express, { Router, type Request } from 'express';
 import { z } from 'zod';
-import type { Db } from '../../db/client';
-import { upsertUsers, type UserInput } from '../../db/user-store';
-import { allow, callerOf } from '../auth';
+import type { Services } from '../../services/context';
+import { upsertUserBatch } from '../../services/users';
+import { allow } from '../auth';
+import { commandContext } from '../context';
 import { ApiError } from '../errors';
-import { businessId, parse } from '../validation';
+import { MAX_USERS_PER_BATCH, UserEntry, validateUsers } from '../user-entries';
+import { parse } from '../validation';
 
-export const MAX_USERS_PER_BATCH = 10_000;
 /** Room for 10,000 entries with every field at its maximum length (about 1.6 kB each as JSON). */
 export const DEFAULT_USERS_BODY_LIMIT = '16mb';
-/** How many problems a 400 lists; the total is always given. */
-export const MAX_LISTED_ERRORS = 100;
-
-const CONTROL = /[\u0000-\u001f\u007f]/;
-const noControl = (s: string) => !CONTROL.test(s);
-
-const zoneCache = new Map<string, string | null>();
-/** The canonical IANA name (Intl's own check, as quiet hours use it), or null when the zone is unknown. */
-export function canonicalTimeZone(zone: string): string | null {
-  let hit = zoneCache.get(zone);
-  if (hit === undefined) {
-    try {
-      hit = new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
-    } catch {
-      hit = null;
-    }
-    if (zoneCache.size < 10_000) zoneCache.set(zone, hit);
-  }
-  return hit;
-}
-
-const timezone = z
-  .string()
-  .max(64, 'must be at most 64 characters')
-  .transform((s, ctx) => {
-    const zone = canonicalTimeZone(s);
-    if (!zone) {
-      ctx.addIssue({ code: 'custom', message: 'must be an IANA time zone such as Europe/Paris or America/New_York' });
-      return z.NEVER;
-    }
-    return zone;
-  });
-
-const locale = z
-  .string()
-  .max(20, 'must be at most 20 characters')
-  .transform((s, ctx) => {
-    try {
-      const [canonical] = Intl.getCanonicalLocales(s);
-      if (canonical && canonical.length <= 20) return canonical;
-    } catch {
-      // reported below
-    }
-    ctx.addIssue({ code: 'custom', message: 'must be a BCP 47 language tag such as en, fr-FR or pt-BR' });
-    return z.NEVER;
-  });
-
-/** E.164 after removing the usual separators: "+33 6 12-34-56-78" is stored as +33612345678. */
-const phone = z
-  .string()
-  .max(32, 'must be at most 32 characters')
-  .transform((s, ctx) => {
-    const compact = s.replace(/[\s().-]/g, '');
-    if (/^\+[1-9]\d{6,14}$/.test(compact)) return compact;
-    ctx.addIssue({ code: 'custom', message: 'must be an international number in E.164 form, e.g. +33612345678' });
-    return z.NEVER;
-  });
-
-export const UserEntry = z.strictObject({
-  userId: businessId,
-  email: z.email('must be an email address').max(254, 'must be at most 254 characters').nullable().optional(),
-  phone: phone.nullable().optional(),
-  pushToken: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters')
-    .refine(noControl, 'must not contain control characters').nullable().optional(),
-  firstName: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters')
-    .refine(noControl, 'must not contain control characters').nullable().optional(),
-  timezone: timezone.nullable().optional(),
-  locale: locale.nullable().optional(),
-  optedOut: z.boolean().optional(),
-});
 
 /** The request body as documented (for OpenAPI); entries are validated one by one with UserEntry. */
 export const UsersBatchBody = z.strictObject({
@@ -103,83 +34,21 @@ const BatchShape = z.strictObject({
     .max(MAX_USERS_PER_BATCH, `must contain at most ${MAX_USERS_PER_BATCH.toLocaleString('en-US')} users per batch; split the upload`),
 });
 
-export interface EntryProblem {
-  /** Path as in every other 400 of the API, e.g. users.3.email. */
-  field: string;
-  index: number;
-  userId: string | null;
-  message: string;
-}
-
-/** Validates every entry and returns the valid ones, or throws one 400 naming all bad entries. */
-export function validateUsers(entries: unknown[]): UserInput[] {
-  const problems: EntryProblem[] = [];
-  const invalid = new Set<number>();
-  const users: UserInput[] = [];
-  const firstIndex = new Map<string, number>();
-  entries.forEach((entry, index) => {
-    const rawId = (entry as { userId?: unknown } | null)?.userId;
-    const userId = typeof rawId === 'string' ? rawId.slice(0, 100) : null;
-    const add = (field: string, message: string) => {
-      problems.push({ field: `users.${index}${field ? `.${field}` : ''}`, index, userId, message });
-      invalid.add(index);
-    };
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-      add('', 'must be an object such as {"userId": "u-1", "email": "a@example.com"}');
-      return;
-    }
-    const result = UserEntry.safeParse(entry);
-    if (!result.success) {
-      for (const i of result.error.issues) {
-        const keys = (i as { keys?: string[] }).keys;
-        if (i.path.length) add(i.path.join('.'), i.message);
-        else if (keys?.length) for (const k of keys) add(k.slice(0, 100), 'unknown field');
-        else add('', i.message);
-      }
-    } else {
-      users.push(result.data);
-    }
-    if (userId !== null && businessId.safeParse(userId).success) {
-      const first = firstIndex.get(userId);
-      if (first === undefined) firstIndex.set(userId, index);
-      else add('userId', `duplicate: userId ${userId} already appears at index ${first}; send each user once per batch`);
-    }
-  });
-  if (problems.length === 0) return users;
-  problems.sort((a, b) => a.index - b.index);
-  const listed = problems.slice(0, MAX_LISTED_ERRORS);
-  const first = listed[0];
-  throw new ApiError(
-    400,
-    'VALIDATION_FAILED',
-    `${invalid.size} of ${entries.length} users are invalid; nothing was written. First: ${first.field}${first.userId ? ` (userId ${first.userId})` : ''}: ${first.message}`,
-    { fields: listed, errorCount: problems.length, invalidEntries: invalid.size, truncated: problems.length > listed.length },
-  );
-}
-
-export interface UsersRouterDeps {
-  db: Db;
-  /** JSON body limit for POST /batch (express syntax, e.g. '16mb'). */
-  bodyLimit?: string;
-}
-
 function requireJson(req: Request): void {
   if (req.headers['content-type'] !== undefined && !req.is('application/json')) {
     throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the batch as application/json: {"users": [...]}');
   }
 }
 
-export function usersRouter(deps: UsersRouterDeps): Router {
+/** `bodyLimit`: JSON body limit for POST /batch (express syntax, e.g. '16mb'). */
+export function usersRouter(services: Services, opts: { bodyLimit?: string } = {}): Router {
   const r = Router();
-  const json = express.json({ limit: deps.bodyLimit ?? DEFAULT_USERS_BODY_LIMIT, strict: true });
+  const json = express.json({ limit: opts.bodyLimit ?? DEFAULT_USERS_BODY_LIMIT, strict: true });
 
   r.post('/batch', allow('service', 'operator'), json, async (req, res) => {
     requireJson(req);
     const { users: entries } = parse(BatchShape, req.body);
-    const users = validateUsers(entries);
-    const { actor } = callerOf(req);
-    const result = await upsertUsers(deps.db, users, { audit: { actor, requestId: String(req.id ?? '') || undefined } });
-    res.json({ received: users.length, inserted: result.inserted, updated: result.updated });
+    res.json(await upsertUserBatch(commandContext(services, req), validateUsers(entries)));
   });
 
   return r;

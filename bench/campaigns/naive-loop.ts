@@ -31,7 +31,7 @@ export async function naive(b: Bench): Promise<NaiveResult> {
   await createCampaign(s.db, {
     id, idempotencyKey: id, name: 'bench naive baseline', channel: 'email', template: PROMO_TEMPLATE, audience: { all: true }, promoPoolId: poolId,
     marketing: false, workflowId: `naive-${id}`,
-  });
+  }, { actor: 'system:bench' });
   // The same frozen audience (one PENDING delivery per user) the workflow works from.
   await snapshotAudience(s.db, id, 'email', { all: true });
   // Fresh statistics for its per-user statements (snapshotAudience analyzes deliveries; promo_codes too

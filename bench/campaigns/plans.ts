@@ -104,7 +104,7 @@ export async function planProbe(b: Bench): Promise<PlanProbe> {
   await createCampaign(s.db, {
     id, idempotencyKey: id, name: 'bench plan probe', channel: 'email', template: PROMO_TEMPLATE, audience: { all: true }, promoPoolId: pool.poolId,
     marketing: false, workflowId: `probe-${id}`,
-  });
+  }, { actor: 'system:bench' });
   const pg = new PgClient({ connectionString: s.databaseUrl });
   pg.on('error', () => undefined);
   await pg.connect();
