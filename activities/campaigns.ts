@@ -78,7 +78,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
 
   async function sendAll(provider: BatchingProvider, messages: OutgoingMessage[]): Promise<SendResult[]> {
     if (provider.sendMany) return provider.sendMany(messages);
-    const results: SendResult[] = new Array(messages.length);
+    const results = new Array<SendResult>(messages.length);
     let next = 0;
     const lanes = Array.from({ length: Math.min(PARALLEL_SENDS, messages.length) }, async () => {
       while (next < messages.length) {

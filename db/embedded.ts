@@ -37,7 +37,7 @@ async function lockDataDir(lockFile: string): Promise<() => Promise<void>> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number((await fs.readFile(lockFile, 'utf8').catch(() => '')).trim());
       if (pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new Error(`The embedded database in ${path.dirname(lockFile)} is in use by process ${pid}; stop it first.`);
+        throw new Error(`The embedded database in ${path.dirname(lockFile)} is in use by process ${pid}; stop it first.`, { cause: err });
       }
       await fs.rm(lockFile, { force: true }); // left behind by a process that died: take it over
     }

@@ -112,14 +112,14 @@ const BUILTIN_TYPES: Record<number, string> = {
 // bigint (count(*), sums, integer parameters echoed back) as a JSON number while it is exact, as a
 // string beyond 2^53; every other type as node-postgres parses it.
 const INT8_OID = 20;
-function typeParser(oid: number, format?: 'text' | 'binary') {
+function typeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
   if (oid === INT8_OID && format !== 'binary') {
     return (v: string) => {
       const n = Number(v);
       return Number.isSafeInteger(n) ? n : v;
     };
   }
-  return pg.types.getTypeParser(oid, format as 'text');
+  return pg.types.getTypeParser(oid, format) as (value: string) => unknown; // pg-types declares `any`
 }
 
 /** Audit details keep parameters readable but bounded: a refused 100 kB value is cut. */

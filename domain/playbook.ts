@@ -120,6 +120,7 @@ function pgTypeOf(t: ParamType): string {
 }
 
 const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are refused
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const RELATIVE = /^now(?:([+-])(\d{1,6})([smhdw]))?$/;
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
@@ -382,9 +383,16 @@ function scanSql(sql: string, firstLine: number): Scan {
       let depth = 1;
       i += 2;
       while (i < sql.length && depth > 0) {
-        if (sql[i] === '/' && sql[i + 1] === '*') (depth++, (i += 2));
-        else if (sql[i] === '*' && sql[i + 1] === '/') (depth--, (i += 2));
-        else (sql[i] === '\n' && line++, i++);
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          depth++;
+          i += 2;
+        } else if (sql[i] === '*' && sql[i + 1] === '/') {
+          depth--;
+          i += 2;
+        } else {
+          if (sql[i] === '\n') line++;
+          i++;
+        }
       }
       if (depth > 0) problems.push(`${at()}: unterminated /* comment`);
     } else if (c === "'" || c === '"') {

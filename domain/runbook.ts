@@ -143,7 +143,7 @@ function formatPath(path: readonly PropertyKey[], doc: unknown): string {
       if (typeof key !== 'number') return `${i === 0 ? '' : '.'}${String(key)}`;
       if (i === 1 && path[0] === 'steps') {
         const steps = (doc as { steps?: unknown })?.steps;
-        const step = Array.isArray(steps) ? steps[key] : undefined;
+        const step: unknown = Array.isArray(steps) ? steps[key] : undefined;
         const id = step && typeof step === 'object' ? (step as { id?: unknown }).id : undefined;
         if (typeof id === 'string' && id) return `[${key}] ${JSON.stringify(id)}`;
       }

@@ -248,7 +248,7 @@ const STATUS_LABEL: Record<IncidentStatus, string> = {
   CLOSED: 'Resolved',
 };
 
-export function escapeHtml(value: unknown): string {
+export function escapeHtml(value: string | number | null | undefined): string {
   return String(value ?? '')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')

@@ -187,7 +187,8 @@ export function createProviders(config: ProviderEnv, db: Db, options: CreateProv
 /** Closes each distinct provider once (an instance shared by channels is closed once). */
 export async function closeProviders(providers: Partial<Record<Channel, Provider>>): Promise<void> {
   const distinct = new Set(Object.values(providers).filter((p): p is Provider => !!p));
-  await Promise.allSettled([...distinct].map((p) => p.close?.()));
+  // async: a close() that throws synchronously is settled like a rejection and the others still run.
+  await Promise.allSettled([...distinct].map(async (p) => p.close?.()));
 }
 
 /** Provider limits per channel in messages per second; undefined = no limit. */

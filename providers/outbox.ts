@@ -63,10 +63,10 @@ function errorText(err: unknown): string {
 
 export function createOutboxProvider(db: Db): OutboxProvider {
   async function sendMany(messages: readonly OutgoingMessage[]): Promise<SendResult[]> {
-    const results: SendResult[] = new Array(messages.length);
+    const results = new Array<SendResult>(messages.length);
     // First valid message per key: later ones with the same key are the same message.
     const firstIndex = new Map<string, number>();
-    const sameAs: number[] = new Array(messages.length).fill(-1);
+    const sameAs = new Array<number>(messages.length).fill(-1);
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
       const why = invalid(m);

@@ -201,8 +201,8 @@ function spawnChild(name: string, script: string, env: NodeJS.ProcessEnv, pretty
   // process), so the pid we signal is the pid that serves.
   const proc = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const onLine = (line: string) => emit(name, pretty ? pretty(line) : line);
-  readline.createInterface({ input: proc.stdout! }).on('line', onLine);
-  readline.createInterface({ input: proc.stderr! }).on('line', onLine);
+  readline.createInterface({ input: proc.stdout }).on('line', onLine);
+  readline.createInterface({ input: proc.stderr }).on('line', onLine);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.once('exit', (code, signal) => resolve({ code, signal }));
     proc.once('error', (err) => {
@@ -234,7 +234,7 @@ function describeExit({ code, signal }: { code: number | null; signal: NodeJS.Si
 /** Resolves once GET /readyz answers 200; rejects at the deadline with the last answer. */
 async function waitForApi(baseUrl: string, isAborted: () => boolean): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = 'no answer';
+  let last: string; // every pass of the loop sets it before the deadline check reads it
   while (!isAborted()) {
     try {
       const res = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });

@@ -21,7 +21,10 @@ const MAX_CELL = 60;
 function cellText(v: unknown): string {
   if (v === null || v === undefined) return '';
   if (v instanceof Date) return v.toISOString();
-  const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  const s =
+    typeof v === 'string' ? v
+    : typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' ? v.toString()
+    : (JSON.stringify(v) ?? '');
   const flat = s.replace(/[\r\n\t]+/g, ' ');
   return flat.length > MAX_CELL ? `${flat.slice(0, MAX_CELL - 3)}...` : flat;
 }

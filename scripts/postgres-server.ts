@@ -150,7 +150,7 @@ export async function startPostgresServer(o: StartOptions): Promise<PostgresServ
     await runPg(o.bins.pgCtl, ['-D', o.dataDir, '-l', logFile, '-o', serverArgs, '-w', '-t', '90', 'start']);
   } catch (err) {
     const serverLog = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-4_000) : '';
-    throw new Error(`${(err as Error).message}\nserver.log:\n${serverLog}`);
+    throw new Error(`${(err as Error).message}\nserver.log:\n${serverLog}`, { cause: err });
   }
   const url = `postgresql://postgres@127.0.0.1:${o.port}/postgres`;
   log(`PostgreSQL (${path.dirname(o.bins.pgCtl)}) serving ${o.dataDir} on 127.0.0.1:${o.port}`);

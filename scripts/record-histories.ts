@@ -187,7 +187,7 @@ async function main(): Promise<number> {
     args: process.argv.slice(2),
     options: { out: { type: 'string', default: path.join(__dirname, '..', 'test', 'histories') }, only: { type: 'string' } },
   });
-  const outDir = path.resolve(values.out!);
+  const outDir = path.resolve(values.out);
   const names = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(SCENARIOS);
   const unknown = names.filter((n) => !SCENARIOS[n]);
   if (unknown.length) {

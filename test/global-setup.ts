@@ -73,7 +73,7 @@ async function checkDatabase(url: string): Promise<void> {
     await client.connect();
     await client.query('SELECT 1');
   } catch (err) {
-    throw new Error(`Cannot connect to the test PostgreSQL admin URL (${redact(url)}): ${(err as Error).message}`);
+    throw new Error(`Cannot connect to the test PostgreSQL admin URL (${redact(url)}): ${(err as Error).message}`, { cause: err });
   } finally {
     await client.end().catch(() => undefined);
   }

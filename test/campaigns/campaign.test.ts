@@ -129,7 +129,7 @@ describe('campaigns', () => {
 
   test('opted-out users and users without an address are skipped; a flaky provider still delivers all, permanent failures are listed and retried only', async () => {
     const users = await seedUsers(120, undefined, (i) => ({ optedOut: i < 10, phone: i >= 10 && i < 15 ? null : `+331000${String(i).padStart(4, '0')}` }));
-    const bad = users.slice(15, 20).map((u) => u.phone!);
+    const bad = users.slice(15, 20).map((u) => u.phone);
     for (const p of bad) flaky.permanentFor.add(p);
     const k = key();
     await submit(k, { name: 'sms', channel: 'sms', template: { body: 'hi {{firstName}}' }, audience: { userIds: users.map((u) => u.id) } }).expect(202);

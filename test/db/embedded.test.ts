@@ -97,7 +97,7 @@ describe('startEmbeddedPostgres()', () => {
       };
       await Promise.all([writeFive(a, 0), writeFive(b, 1)]);
       const { rows } = await b.query<{ n: number }>('SELECT count(*)::int AS n FROM cars');
-      expect(rows[0]!.n).toBe(12);
+      expect(rows[0].n).toBe(12);
       // The column types the migrations rely on, all core PostgreSQL in PGlite (no extension).
       await a.query(`CREATE TYPE "ProbeStatus" AS ENUM ('ON', 'OFF');
                      CREATE TABLE probe (id BIGSERIAL PRIMARY KEY, status "ProbeStatus" NOT NULL, details JSONB, at TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP)`);

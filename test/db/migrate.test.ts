@@ -45,7 +45,7 @@ async function query<T extends object>(url: string, sql: string, params: unknown
 
 async function tableExists(url: string, table: string): Promise<boolean> {
   const [row] = await query<{ ok: boolean }>(url, 'SELECT to_regclass($1) IS NOT NULL AS ok', [table]);
-  return row!.ok;
+  return row.ok;
 }
 
 async function localMigrationNames(dir = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
@@ -101,7 +101,7 @@ describe('migrate()', () => {
       { column_name: 'applied_steps_count', type: 'integer', nullable: 'NO', column_default: '0' },
     ]);
     const [pk] = await query<{ def: string }>(url, `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = '_prisma_migrations'::regclass AND contype = 'p'`);
-    expect(pk!.def).toBe('PRIMARY KEY (id)');
+    expect(pk.def).toBe('PRIMARY KEY (id)');
   });
 
   it('applies nothing the second time', async () => {
@@ -128,7 +128,7 @@ describe('migrate()', () => {
     const dir = await copyOfMigrations();
     const [first] = await localMigrationNames(dir);
     await migrate(url, { migrationsDir: dir });
-    await fs.appendFile(path.join(dir, first!, 'migration.sql'), '\n-- an innocent-looking edit\n');
+    await fs.appendFile(path.join(dir, first, 'migration.sql'), '\n-- an innocent-looking edit\n');
     await addMigration(dir, '29990101000000_add_widgets', 'CREATE TABLE "widgets" ("id" INTEGER NOT NULL);\n');
 
     const run = migrate(url, { migrationsDir: dir });

@@ -93,7 +93,7 @@ function actualDefault(expr: string | null): DefaultKind {
   if (/^nextval\(/i.test(s)) return { kind: 'sequence' };
   if (/^(CURRENT_TIMESTAMP|now\(\))/i.test(s)) return { kind: 'now' };
   const quoted = /^'((?:[^']|'')*)'(::.+)?$/s.exec(s); // 'text'::type, casts dropped
-  if (quoted) return { kind: 'literal', value: quoted[1]!.replace(/''/g, "'") };
+  if (quoted) return { kind: 'literal', value: quoted[1].replace(/''/g, "'") };
   return { kind: 'literal', value: s.replace(/^\((.*)\)$/s, '$1') }; // 1, 1.5, true, (-1)
 }
 

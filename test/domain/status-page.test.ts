@@ -42,7 +42,7 @@ function incident(p: Partial<IncidentState> & { publicUpdates: PublicUpdate[] })
     retrospective: {},
     version: 1,
     ...p,
-  } as IncidentState;
+  };
 }
 
 const stateOf = (doc: StatusDocument, name: string) => doc.components.find((c) => c.name === name)?.state;

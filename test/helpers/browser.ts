@@ -92,6 +92,6 @@ export async function seeText(locator: Locator, text: string | RegExp, timeout =
     const page = locator.page();
     const errors = await page.locator('.form-error:visible, .banner.error:visible').allTextContents().catch(() => []);
     await page.screenshot({ path: screenshotPath, fullPage: true }).catch(() => undefined);
-    throw new Error(`${(err as Error).message}\npage errors shown: ${JSON.stringify(errors)}\nscreenshot: ${screenshotPath}`);
+    throw new Error(`${(err as Error).message}\npage errors shown: ${JSON.stringify(errors)}\nscreenshot: ${screenshotPath}`, { cause: err });
   }
 }

@@ -2,6 +2,7 @@
 // workers on task queues unique to the test file, and the express app driven through supertest.
 // Nothing is mocked; durations are shortened through the same settings production uses.
 import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
 import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import pino from 'pino';
@@ -182,7 +183,10 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) {
+      const why = last instanceof Error ? String(last) : inspect(last);
+      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${why}` : ''}`);
+    }
     await sleep(everyMs);
   }
 }

@@ -9,7 +9,7 @@ export function testTemporalAddress(): string {
   return address;
 }
 
-export async function testClient(): Promise<{ client: Client; connection: Connection; close(): Promise<void> }> {
+export async function testClient(): Promise<{ client: Client; connection: Connection; close: () => Promise<void> }> {
   const connection = await Connection.connect({ address: testTemporalAddress() });
   const client = new Client({ connection, namespace: 'default' });
   return { client, connection, close: () => connection.close() };

@@ -44,7 +44,7 @@ export async function startWorkerProcess(opts: {
   const logs: Array<Record<string, unknown>> = [];
   let buffered = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop() ?? '';
@@ -56,7 +56,7 @@ export async function startWorkerProcess(opts: {
       }
     }
   });
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   let exited = false;
@@ -77,7 +77,7 @@ export async function startWorkerProcess(opts: {
     }, 90_000, 200);
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\nstderr: ${stderr}`);
+    throw new Error(`${(err as Error).message}\nstderr: ${stderr}`, { cause: err });
   }
   return { child, pid: child.pid!, logs, metricsPort, stop };
 }

@@ -209,7 +209,7 @@ describe('rebuild and serve', () => {
       data: {
         status: 'RESOLVED',
         resolvedAt,
-        snapshot: { ...(row.snapshot as object), status: 'RESOLVED', resolvedAt: resolvedAt.toISOString() } as Prisma.InputJsonValue,
+        snapshot: { ...(row.snapshot as object), status: 'RESOLVED', resolvedAt: resolvedAt.toISOString() },
       },
     });
     const doc = await rebuildStatusPage(db, COMPONENTS);
