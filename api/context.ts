@@ -24,7 +24,8 @@ export function commandContext(services: Services, req: Request): CommandContext
   return {
     ...services,
     actor: callerOf(req).actor,
-    requestId: String(req.id ?? '') || undefined,
+    // pino-http's genReqId (api/app.ts) always makes a string.
+    requestId: typeof req.id === 'string' && req.id ? req.id : undefined,
     idempotencyKey: idempotencyKeyOf(req),
   };
 }

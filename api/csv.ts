@@ -9,8 +9,10 @@ import { stringify } from 'csv-stringify/sync';
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
   if (v instanceof Date) return v.toISOString();
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'bigint') return v.toString();
+  // Objects as JSON; numbers and booleans print the same either way.
+  return JSON.stringify(v) ?? '';
 }
 
 export function toCsv(columns: string[], rows: Record<string, unknown>[]): string {

@@ -28,15 +28,17 @@ export const notFoundRoute: RequestHandler = (req, _res, next) => {
 };
 
 export function errorHandler(log: (err: unknown, req: unknown) => void): ErrorRequestHandler {
-  return (err, req, res, _next) => {
+  return (err: unknown, req, res, _next) => {
+    // What body-parser and express attach to the errors they raise.
+    const e = err as { type?: string; limit?: number; status?: number } | undefined;
     let apiErr: CommandError;
     if (err instanceof CommandError) apiErr = err;
-    else if (err?.type === 'entity.parse.failed') apiErr = new ApiError(400, 'MALFORMED_JSON', 'request body is not valid JSON');
-    else if (err?.type === 'entity.too.large') apiErr = new ApiError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${err.limit} bytes`);
-    else if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported')
+    else if (e?.type === 'entity.parse.failed') apiErr = new ApiError(400, 'MALFORMED_JSON', 'request body is not valid JSON');
+    else if (e?.type === 'entity.too.large') apiErr = new ApiError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${e.limit} bytes`);
+    else if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported')
       apiErr = new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'unsupported body encoding');
-    else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500)
-      apiErr = new ApiError(err.status, 'VALIDATION_FAILED', 'bad request');
+    else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500)
+      apiErr = new ApiError(e.status, 'VALIDATION_FAILED', 'bad request');
     else if (isConnectivityError(err)) apiErr = new ApiError(503, 'DATABASE_UNAVAILABLE', 'the database is unreachable; retry shortly');
     else if (isTemporalUnavailable(err)) apiErr = new ApiError(503, 'TEMPORAL_UNAVAILABLE', 'Temporal is unreachable; retry shortly');
     else {

@@ -67,13 +67,14 @@ async function main(): Promise<void> {
   });
   const stop = () => {
     logger.info('API shutting down');
-    server.close(async () => {
-      await stats.stop().catch(() => undefined);
-      await logLevels.stop();
-      await playbooks.close().catch(() => undefined);
-      await db.$disconnect();
-      await connection.close();
-      process.exit(0);
+    server.close(() => {
+      void (async () => {
+        await stats.stop().catch(() => undefined);
+        await logLevels.stop();
+        await playbooks.close().catch(() => undefined);
+        await db.$disconnect();
+        await connection.close();
+      })().finally(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -58,11 +58,11 @@ export function httpMetricsMiddleware(): RequestHandler {
       configurable: true,
       enumerable: true,
       get: () => route,
-      set(value: { path?: unknown } | undefined) {
+      set(value: { path?: string | RegExp | Array<string | RegExp> } | undefined) {
         route = value;
         if (value && value.path !== undefined) {
           // A router's root route ('/' under '/v1/bookings') is named by its mount point.
-          const pattern = `${req.baseUrl}${String(value.path)}`;
+          const pattern = `${req.baseUrl}${Array.isArray(value.path) ? value.path.join(',') : String(value.path)}`;
           (req as Request & { [ROUTE_PATTERN]?: string })[ROUTE_PATTERN] = pattern.length > 1 ? pattern.replace(/\/$/, '') : pattern;
         }
       },

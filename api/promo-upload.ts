@@ -15,7 +15,7 @@ export const CODE_MESSAGE = 'must be 1-100 characters of A-Z, a-z, 0-9, _ or -';
 export interface Upload {
   values: unknown[];
   /** `codes.3` for JSON, `line 7` for CSV. */
-  where(i: number): string;
+  where: (i: number) => string;
   csv: boolean;
 }
 

@@ -97,6 +97,7 @@ export function createRequestStats(db: Db, opts: RequestStatsOptions): RequestSt
         add(minute, c.total, c.serverErrors); // kept for the next try
       }
     }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the database client threw, as it threw it
     if (failure !== undefined) throw failure;
   }
 

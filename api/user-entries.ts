@@ -11,6 +11,8 @@ export const MAX_USERS_PER_BATCH = 10_000;
 /** How many problems a 400 lists; the total is always given. */
 export const MAX_LISTED_ERRORS = 100;
 
+// Control characters are exactly what this refuses.
+// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const noControl = (s: string) => !CONTROL.test(s);
 

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cpuJson, ms, p99Json, round } from './common';
+import { cpuJson, errorText, ms, p99Json, round } from './common';
 import { backgroundLoad, Cleanups, endRun, machineEnv, note, printEnd, runMain, say } from './harness/run';
 import { throughput } from './bookings/api-vs-raw';
 import { lateness } from './bookings/lateness';
@@ -28,7 +28,7 @@ const cleanups = new Cleanups();
 
 /** Distinct error messages in the API's error log, with counts. */
 function summarizeErrorLog(file: string): string[] {
-  let text = '';
+  let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
@@ -57,7 +57,7 @@ async function main(): Promise<number> {
     ...machineEnv(),
     sdk: (() => {
       try {
-        return JSON.parse(fs.readFileSync(path.resolve(__dirname, '../node_modules/@temporalio/client/package.json'), 'utf8')).version as string;
+        return (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../node_modules/@temporalio/client/package.json'), 'utf8')) as { version: string }).version;
       } catch {
         return 'unknown';
       }
@@ -91,7 +91,7 @@ async function main(): Promise<number> {
     if (!opts.skipThroughput) tp = await throughput(b);
     if (!opts.skipLateness) lt = await lateness(b, tp?.api);
   } catch (err) {
-    b.failures.push(`aborted: ${(err as Error).stack ?? err}`);
+    b.failures.push(`aborted: ${errorText(err)}`);
   }
 
   await endRun(b, s, cleanups);

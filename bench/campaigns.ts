@@ -24,7 +24,7 @@
 // The stack is bench/campaigns/stack.ts; what both benchmarks share is in bench/harness/ and bench/common.ts.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { cpuJson, distJson, ms, p99Json, round, secs } from './common';
+import { cpuJson, distJson, errorText, ms, p99Json, round, secs } from './common';
 import { backgroundLoad, Cleanups, endRun, machineEnv, note, printEnd, runMain, say, timeNotes } from './harness/run';
 import { isolation, type IsolationResult } from './campaigns/isolation';
 import { naive, type NaiveResult } from './campaigns/naive-loop';
@@ -99,8 +99,8 @@ async function main(): Promise<number> {
       if (!opts.skipBaseline) base = await isolation(b, false, expected);
     }
   } catch (err) {
-    b.failures.push(`aborted: ${(err as Error).stack ?? err}`);
-    note(`aborted: ${(err as Error).stack ?? err}`);
+    b.failures.push(`aborted: ${errorText(err)}`);
+    note(`aborted: ${errorText(err)}`);
   }
 
   await endRun(b, s, cleanups);
@@ -156,8 +156,8 @@ async function main(): Promise<number> {
     plans: plans && {
       n: plans.n, analyzeDeliveriesMs: round(plans.analyzeMs),
       chunkStatementsMs: Object.fromEntries(Object.keys(plans.before).map((k) => [k, {
-        firstPages: round(plans!.before[k].ms, 2), firstPagesRowsVisited: plans!.before[k].rowsVisited,
-        afterAnalyze: round(plans!.after[k].ms, 2), afterAnalyzeRowsVisited: plans!.after[k].rowsVisited,
+        firstPages: round(plans.before[k].ms, 2), firstPagesRowsVisited: plans.before[k].rowsVisited,
+        afterAnalyze: round(plans.after[k].ms, 2), afterAnalyzeRowsVisited: plans.after[k].rowsVisited,
       }])),
       claimMs: Object.fromEntries(plans.claim.map((c) => [`${c.consumed * 100}%`, {
         ms: round(c.current.ms, 2), rowsVisited: c.current.rowsVisited, orderedMs: round(c.ordered.ms, 2), orderedRowsVisited: c.ordered.rowsVisited,

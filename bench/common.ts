@@ -157,3 +157,8 @@ export const fmtCpu = (u: CpuUsage) =>
   `cpu (cores busy): ${Object.entries(u)
     .map(([k, v]) => `${k} ${Number.isFinite(v) ? v.toFixed(2) : 'n/a'}`)
     .join(' | ')} of ${os.cpus().length}`;
+
+/** An error's stack (or its text, for a thrown non-Error), for failure lines. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}

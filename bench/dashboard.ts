@@ -192,7 +192,7 @@ async function main(): Promise<void> {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (c) => (body += c));
-          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`GET /v1/dashboard: ${res.statusCode} ${body}`))));
+          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Dashboard) : reject(new Error(`GET /v1/dashboard: ${res.statusCode} ${body}`))));
         });
         req.on('error', reject);
       });

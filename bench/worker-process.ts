@@ -107,7 +107,7 @@ async function childMain(): Promise<void> {
 
 if (require.main === module) {
   childMain().catch((err: unknown) => {
-    process.stderr.write(`keel-bench-worker: ${(err as Error)?.stack ?? err}\n`);
+    process.stderr.write(`keel-bench-worker: ${(err as Error)?.stack ?? String(err)}\n`);
     process.exit(1);
   });
 }

@@ -28,7 +28,7 @@ export async function claimActionRequest(
 export async function completeActionRequest(db: Db, workflowId: string, key: string, response: unknown): Promise<void> {
   await db.actionRequest.updateMany({
     where: { workflowId, idempotencyKey: key, completedAt: null },
-    data: { response: (response ?? Prisma.JsonNull) as Prisma.InputJsonValue, completedAt: new Date() },
+    data: { response: (response ?? Prisma.JsonNull), completedAt: new Date() },
   });
 }
 

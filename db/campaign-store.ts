@@ -31,7 +31,7 @@ async function audit(tx: Tx, campaignId: string, action: CampaignAction, cmd: Ca
   await tx.auditLog.create({
     data: {
       actor: cmd.actor, action: `campaign.${action}`, resourceType: 'campaign', resourceId: campaignId, requestId: cmd.requestId ?? null,
-      details: { ...details, ...(cmd.commandId ? { commandId: cmd.commandId } : {}) } as Prisma.InputJsonObject,
+      details: { ...details, ...(cmd.commandId ? { commandId: cmd.commandId } : {}) },
     },
   });
 }
@@ -94,7 +94,7 @@ export async function createCampaign(
           // that CampaignTemplate lacks: tsc rejects the line without the cast.
           // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
           id: c.id, idempotencyKey: c.idempotencyKey, requestHash, name: c.name, channel: c.channel, template: c.template as object,
-          audience: c.audience as object, promoPoolId: c.promoPoolId ?? null, sendAt: c.sendAt ?? null, ratePerSecond: c.ratePerSecond ?? c.defaultRatePerSecond ?? null,
+          audience: c.audience, promoPoolId: c.promoPoolId ?? null, sendAt: c.sendAt ?? null, ratePerSecond: c.ratePerSecond ?? c.defaultRatePerSecond ?? null,
           marketing: c.marketing, workflowId: c.workflowId,
         },
       });

@@ -92,7 +92,7 @@ export async function getBooking(ctx: Pick<CommandContext, 'db'>, bookingId: str
     carId: row.carId,
     status: row.status,
     version: row.version,
-    connectAllowed: connectAllowed(row.status as BookingStatus),
+    connectAllowed: connectAllowed(row.status),
     startsAt: row.startsAt.toISOString(),
     endsAt: row.endsAt.toISOString(),
     amountCents: row.amountCents,

@@ -162,7 +162,7 @@ export async function listDeliveries(ctx: Pick<CommandContext, 'db'>, id: string
       userId: d.userId, seq: d.seq, status: d.status, promoCode: d.promoCode, attempts: d.attempts, lastError: d.lastError,
       notBefore: d.notBefore?.toISOString() ?? null, providerMessageId: d.providerMessageId, sentAt: d.sentAt?.toISOString() ?? null,
     })),
-    next: rows.length === q.limit ? `?${new URLSearchParams({ ...(q.status ? { status: q.status } : {}), limit: String(q.limit), after: String(rows.at(-1)!.seq) })}` : null,
+    next: rows.length === q.limit ? `?${new URLSearchParams({ ...(q.status ? { status: q.status } : {}), limit: String(q.limit), after: String(rows.at(-1)!.seq) }).toString()}` : null,
   };
 }
 

@@ -281,7 +281,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
         return view();
       }),
     {
-      validator: (meta) => {
+      validator: (meta: RequestMeta & { endsAt: string; reason?: string }) => {
         assertAllowed('extend');
         const newEnd = Date.parse(meta.endsAt);
         if (Number.isNaN(newEnd)) throw rejected('endsAt is not a valid time', FailureType.ValidationFailed);
@@ -303,7 +303,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
         ),
       ),
     {
-      validator: (meta) => {
+      validator: (meta: RequestMeta & { to: BookingStatus; reason: string }) => {
         if (!meta.reason || !meta.reason.trim()) throw rejected('a reason is required', FailureType.ValidationFailed);
         if (!canTransition(s.status, meta.to)) {
           throw rejected(`no transition from ${s.status} to ${meta.to}`);

@@ -108,7 +108,7 @@ export async function startStack(opts: Options, tag: string, cleanups: Cleanups)
   const logger = pino(
     { level, name: 'keel-api' },
     pino.multistream([
-      { level: level as pino.Level, stream: pino.destination({ dest: '/dev/null', sync: true }) },
+      { level: level, stream: pino.destination({ dest: '/dev/null', sync: true }) },
       { level: 'error', stream: pino.destination({ dest: errorLog, sync: true }) },
     ]),
   );
@@ -125,7 +125,7 @@ export async function startStack(opts: Options, tag: string, cleanups: Cleanups)
   const groups: Record<string, () => number> = {
     [opts.workers === 'child' ? 'api+driver' : 'api+driver+workers']: () => procStat(process.pid)?.ticks ?? 0,
   };
-  if (workerPid) groups.workers = () => treeTicks(workerPid!);
+  if (workerPid) groups.workers = () => treeTicks(workerPid);
   return {
     ...services, workflows, apiPort: driver.port, apiConnections: () => connections, errorLog, driver, metricsPort,
     cpu: new CpuMeter({ ...groups, ...services.serverCpu }), workerPid,

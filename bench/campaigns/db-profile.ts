@@ -114,7 +114,7 @@ export function logSize(file: string | undefined): number {
 /** The plans logged in `file` since byte `from`, by statement. */
 export function slowStatements(file: string | undefined, from: number): SlowStatements | undefined {
   if (!file) return undefined;
-  let text = '';
+  let text: string;
   try {
     const fd = fs.openSync(file, 'r');
     const size = fs.fstatSync(fd).size;

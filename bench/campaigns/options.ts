@@ -77,11 +77,11 @@ export function options() {
   const rateMode = values['rate-mode'];
   if (rateMode !== 'campaign' && rateMode !== 'provider' && rateMode !== 'both') fail('--rate-mode must be campaign, provider or both');
   const users = int('users', values.users, 1);
-  const experiments = values.experiment!.split(',').map((e) => e.trim()).filter(Boolean);
+  const experiments = values.experiment.split(',').map((e) => e.trim()).filter(Boolean);
   for (const e of experiments) if (!(EXPERIMENTS as readonly string[]).includes(e)) fail(`--experiment: unknown "${e}"; known: ${EXPERIMENTS.join(', ')}`);
   return {
     users,
-    configs: values.configs!.split(',').filter(Boolean).map((c) => setting(c, '--configs')),
+    configs: values.configs.split(',').filter(Boolean).map((c) => setting(c, '--configs')),
     warmup: Math.min(users, int('warmup', values.warmup, 0)),
     naiveN: Math.min(users, int('naive-n', values['naive-n'], 0)),
     rate: int('rate', values.rate, 1),
@@ -95,16 +95,16 @@ export function options() {
       : { pageSize: env.KEEL_CAMPAIGN_PAGE_SIZE, concurrency: env.KEEL_CAMPAIGN_CONCURRENCY },
     workerPoolSize: values['worker-pool-size'] ? int('worker-pool-size', values['worker-pool-size'], 1) : env.DATABASE_POOL_SIZE,
     timeoutMs: int('timeout', values.timeout, 10) * 1000,
-    skipThroughput: values['skip-throughput']!,
-    skipNaive: values['skip-naive']!,
-    skipRate: values['skip-rate']!,
-    skipIsolation: values['skip-isolation']!,
-    skipBaseline: values['skip-baseline']!,
+    skipThroughput: values['skip-throughput'],
+    skipNaive: values['skip-naive'],
+    skipRate: values['skip-rate'],
+    skipIsolation: values['skip-isolation'],
+    skipBaseline: values['skip-baseline'],
     profile: !values['skip-profile'],
-    skipPlans: values['skip-plans']!,
+    skipPlans: values['skip-plans'],
     experiments: new Set(experiments as Array<(typeof EXPERIMENTS)[number]>),
-    workerNodeArgs: values['worker-node-args']!.split(/\s+/).filter(Boolean),
-    keepLogs: values['keep-logs']!,
+    workerNodeArgs: values['worker-node-args'].split(/\s+/).filter(Boolean),
+    keepLogs: values['keep-logs'],
     waitQuietMs: int('wait-quiet', values['wait-quiet'], 0) * 1000,
     env,
   };

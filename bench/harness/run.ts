@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { CpuMeter, round, runPool, sleep } from '../common';
+import { CpuMeter, errorText, round, runPool, sleep } from '../common';
 
 export const say = (m: string) => console.log(m);
 
@@ -16,18 +16,18 @@ export function timeNotes(): void {
 }
 
 export class Cleanups {
-  private readonly steps: Array<() => Promise<unknown> | unknown> = [];
+  private readonly steps: Array<() => unknown> = [];
   private running: Promise<void> | undefined;
   /** stepTimeoutMs: a step never holds up the rest (a query stuck on a connection, a server that will not close). */
   constructor(private readonly stepTimeoutMs?: number) {}
-  push(step: () => Promise<unknown> | unknown): void {
+  push(step: () => unknown): void {
     this.steps.push(step);
   }
   /** Last-in first-out; once, however often it is called (main's end, a signal, a crash). */
   run(): Promise<void> {
     this.running ??= (async () => {
       while (this.steps.length) {
-        const step = Promise.resolve().then(this.steps.pop()!);
+        const step = Promise.resolve().then(this.steps.pop());
         try {
           if (this.stepTimeoutMs === undefined) {
             await step;
@@ -59,7 +59,7 @@ export function runMain(main: () => Promise<number>, cleanups: Cleanups): void {
   main().then(
     (code) => process.exit(code),
     async (err: unknown) => {
-      console.error(`bench failed: ${(err as Error)?.stack ?? err}`);
+      console.error(`bench failed: ${errorText(err)}`);
       await cleanups.run();
       process.exit(1);
     },
@@ -72,7 +72,7 @@ export function runMain(main: () => Promise<number>, cleanups: Cleanups): void {
  */
 export async function backgroundLoad(waitQuietMs = 0): Promise<{ cores: number; waitedS: number }> {
   const idle = new CpuMeter({});
-  let cores = NaN;
+  let cores: number;
   const w0 = performance.now();
   const quietUntil = Date.now() + waitQuietMs;
   for (;;) {

@@ -74,7 +74,7 @@ export async function startServices(
   // Before the disconnect (cleanups run last-in first-out): dropping terminates every session, so the
   // disconnect never waits for a query still running.
   cleanups.push(() => database.drop());
-  const postgresVersion = ((await db.$queryRawUnsafe('SHOW server_version')) as Array<{ server_version: string }>)[0].server_version;
+  const postgresVersion = (await db.$queryRawUnsafe<Array<{ server_version: string }>>('SHOW server_version'))[0].server_version;
 
   const connection = await Connection.connect({ address });
   cleanups.push(() => connection.close());
@@ -172,7 +172,7 @@ export class HttpApi {
               text,
               get body(): unknown {
                 try {
-                  return JSON.parse(text);
+                  return JSON.parse(text) as unknown;
                 } catch {
                   return undefined;
                 }
