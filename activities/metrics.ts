@@ -11,6 +11,7 @@ export interface WorkerMetrics {
   transitions: Counter<'action' | 'to'>;
   lateness: Histogram<'action'>;
   deliveries: Counter<'source' | 'channel' | 'status'>;
+  workflowStarts: Counter<'workflow'>;
 }
 
 let metrics: WorkerMetrics | undefined;
@@ -39,6 +40,14 @@ export function workerMetrics(): WorkerMetrics {
       labelNames: ['source', 'channel', 'status'] as const,
       registers: [registry],
     }),
+    // The API's metric of the same name and label (api/metrics.ts): summed over both processes, every
+    // start is counted, also those a worker makes (the watchdog's incident).
+    workflowStarts: new Counter({
+      name: 'keel_workflow_starts_total',
+      help: 'Workflow start requests this worker process made (accepted by Temporal), by workflow type',
+      labelNames: ['workflow'] as const,
+      registers: [registry],
+    }),
   };
   return metrics;
 }
@@ -50,6 +59,11 @@ export function recordTransition(change: { action: string; to: string; scheduled
   if (change.scheduledAt) {
     m.lateness.observe({ action: change.action }, (Date.parse(occurredAt) - Date.parse(change.scheduledAt)) / 1000);
   }
+}
+
+/** One accepted workflow start (the TemporalGateway's onStart). */
+export function countWorkflowStart(workflow: string): void {
+  workerMetrics().workflowStarts.inc({ workflow });
 }
 
 export function recordDeliveries(source: 'campaign' | 'notification', channel: string, counts: { sent?: number; failed?: number }): void {

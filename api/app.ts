@@ -139,26 +139,14 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1/bookings', bookingsRouter(services));
   app.use('/v1/admin/log-level', logLevelRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, ...deps.logLevels }));
   app.use('/v1/campaigns', campaignsRouter(services));
-  app.use(
-    '/v1/incidents',
-    incidentsRouter({
-      db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix,
-      components: deps.incidents.components, runbooks: deps.incidents.runbooks,
-    }),
-  );
+  app.use('/v1/incidents', incidentsRouter(services));
   app.use(
     '/v1/dashboard',
     dashboardRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, timeZone: deps.dashboard?.timeZone ?? 'Europe/Paris' }),
   );
 
   app.use('/v1/health', stuckRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.watchdog }));
-  app.use(
-    '/v1/reports',
-    reportsRouter({
-      db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix,
-      components: deps.incidents.components, runbooks: deps.incidents.runbooks,
-    }),
-  );
+  app.use('/v1/reports', reportsRouter(services));
 
   if (deps.playbooks) app.use('/v1/playbooks', playbooksRouter({ runner: deps.playbooks }));
 

@@ -40,6 +40,7 @@ export interface CommandContext extends Services {
   idempotencyKey?: string;
 }
 
-export function systemContext(services: Services, component: string, requestId?: string): CommandContext {
+/** Generic over the services given: a worker passes only what its verbs use (services/incidents.ts). */
+export function systemContext<S extends Pick<Services, 'db' | 'temporal'>>(services: S, component: string, requestId?: string): S & Pick<CommandContext, 'actor' | 'requestId'> {
   return { ...services, actor: `system:${component}`, requestId };
 }

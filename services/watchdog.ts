@@ -21,10 +21,8 @@
 // A detector that fails (database or Temporal unreachable) is reported in `errors`; the others still run.
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Env } from '../config/env';
-import type { Logger } from '../config/logger';
 import type { Db } from '../db/client';
 import { saveWatchdogRun } from '../db/watchdog-store';
-import type { RunbookSnapshot, Severity } from '../domain/incident';
 import { NextTransitionAtKey } from '../domain/search-attributes';
 import { taskQueue } from '../domain/task-queues';
 import {
@@ -39,8 +37,9 @@ import {
   type WatchdogRunSummary,
   type WatchdogSettings,
 } from '../domain/watchdog';
-import { declareIncident } from './declare-incident';
 import { errorReason, within } from './bounded';
+import { systemContext, type ServiceSettings, type Services } from './context';
+import { declareIncident, type IncidentServices } from './incidents';
 
 export interface DetectDeps {
   db: Db;
@@ -49,12 +48,11 @@ export interface DetectDeps {
   settings?: Partial<WatchdogSettings>;
 }
 
-export interface WatchdogDeps extends DetectDeps {
-  runbooks: Map<Severity, RunbookSnapshot>;
-  /** Components an incident may name (the status page's); the watchdog picks the affected ones. */
-  components: string[];
-  logger?: Logger;
-}
+/**
+ * What a run needs of its process (the ops worker builds these in workers/create.ts): the incident
+ * verbs' services, the watchdog's thresholds and a logger for its findings.
+ */
+export type WatchdogServices = IncidentServices & Pick<Services, 'logger'> & { settings: Pick<ServiceSettings, 'watchdog'> };
 
 const reason = errorReason;
 
@@ -326,36 +324,39 @@ function incidentSummary(report: StuckReport): string {
  * `runId` (a retry rewrites the same row). A failure to open the incident is stored with the run and
  * then thrown, so the activity retries it.
  */
-export async function runWatchdog(deps: WatchdogDeps, runId: string, now: Date = new Date()): Promise<WatchdogRunSummary> {
-  const t: WatchdogSettings = { ...DEFAULT_WATCHDOG_SETTINGS, ...deps.settings };
-  const report = await detectStuckWork(deps, now);
+export async function runWatchdog(services: WatchdogServices, runId: string, now: Date = new Date()): Promise<WatchdogRunSummary> {
+  const { db, temporal, logger, settings } = services;
+  const t: WatchdogSettings = { ...DEFAULT_WATCHDOG_SETTINGS, ...settings.watchdog };
+  const report = await detectStuckWork({ db, client: temporal.client, taskQueuePrefix: temporal.taskQueuePrefix, settings: settings.watchdog }, now);
   let incidentId: string | null = null;
   let incidentError: unknown;
   if (report.stuck.length > 0) {
     try {
       const kinds = [...new Set(report.stuck.map((f) => f.kind))];
-      const declared = await declareIncident(deps, {
-        title: WATCHDOG_INCIDENT_TITLE, severity: t.incidentSeverity, components: affectedComponents(kinds, deps.components),
-        summary: incidentSummary(report), dedupeKey: WATCHDOG_DEDUPE_KEY, declaredBy: 'system:watchdog',
+      // The same verb as POST /v1/incidents, so the start is counted (keel_workflow_starts_total) and
+      // a failed start leaves no row behind.
+      const declared = await declareIncident(systemContext(services, 'watchdog', runId), {
+        title: WATCHDOG_INCIDENT_TITLE, severity: t.incidentSeverity, components: affectedComponents(kinds, settings.incidents.components),
+        summary: incidentSummary(report), dedupeKey: WATCHDOG_DEDUPE_KEY,
       });
       incidentId = declared.incident.incidentId;
-      if (declared.kind === 'created') deps.logger?.warn({ incidentId, counts: report.counts }, 'stuck work: incident opened');
+      if (declared.kind === 'created') logger?.warn({ incidentId, counts: report.counts }, 'stuck work: incident opened');
     } catch (err) {
       incidentError = err;
       report.errors.push({ detector: 'incident', error: reason(err) });
     }
   }
-  await saveWatchdogRun(deps.db, runId, report, incidentId);
+  await saveWatchdogRun(db, runId, report, incidentId);
   const summary: WatchdogRunSummary = {
     runId, checkedAt: report.checkedAt, stuck: report.stuck.length, counts: report.counts, errors: report.errors.length, incidentId,
   };
   if (report.stuck.length || report.errors.length) {
-    deps.logger?.warn(
+    logger?.warn(
       { ...summary, findings: report.stuck.map((f) => ({ kind: f.kind, id: f.id, since: f.since, workflowId: f.workflowId })), detectorErrors: report.errors },
       'stuck work detected',
     );
   } else {
-    deps.logger?.info({ runId, checkedAt: report.checkedAt }, 'watchdog: nothing stuck');
+    logger?.info({ runId, checkedAt: report.checkedAt }, 'watchdog: nothing stuck');
   }
   if (incidentError) throw incidentError;
   return summary;

@@ -12,11 +12,13 @@ import { createDashboardActivities } from '../activities/dashboard';
 import { createIncidentActivities } from '../activities/incidents';
 import { createNotificationActivities } from '../activities/notifications';
 import { createLogLevelActivities } from '../activities/log-level';
+import { countWorkflowStart } from '../activities/metrics';
 import { createWatchdogActivities } from '../activities/watchdog';
 import type { Logger } from '../config/logger';
 import type { RunbookSnapshot, Severity } from '../domain/incident';
 import type { WatchdogSettings } from '../domain/watchdog';
 import { loadRunbooks } from '../runbooks/load';
+import { TemporalGateway } from '../services/temporal';
 import type { Db } from '../db/client';
 import type { Channel } from '../domain/campaign';
 import { taskQueue, type TaskQueueName } from '../domain/task-queues';
@@ -88,9 +90,15 @@ export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promi
           ...createDashboardActivities({ db: deps.db }),
           ...createLogLevelActivities({ db: deps.db }),
           ...createWatchdogActivities({
-            db: deps.db, client: new Client({ connection: deps.clientConnection, namespace: deps.namespace }),
-            taskQueuePrefix: deps.taskQueuePrefix, runbooks: deps.runbooks ?? loadRunbooks(), components: deps.statusComponents,
-            settings: deps.watchdog, logger: deps.logger,
+            db: deps.db,
+            // The watchdog declares its incident through the command layer: starts counted in this
+            // process's keel_workflow_starts_total.
+            temporal: new TemporalGateway({
+              client: new Client({ connection: deps.clientConnection, namespace: deps.namespace }),
+              taskQueuePrefix: deps.taskQueuePrefix, onStart: countWorkflowStart,
+            }),
+            settings: { incidents: { runbooks: deps.runbooks ?? loadRunbooks(), components: deps.statusComponents }, watchdog: deps.watchdog },
+            logger: deps.logger,
           }),
         },
       });

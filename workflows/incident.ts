@@ -9,52 +9,37 @@ import * as wf from '@temporalio/workflow';
 import type { IncidentActivities } from '../activities/incidents';
 import type { CheckActivities } from '../activities/checks';
 import type { NotificationActivities } from '../activities/notifications';
+import { FailureType } from '../domain/failures';
 import {
   incidentRefusal,
   initialIncidentState,
   type ActionItem,
   type CheckName,
   type CheckResult,
-  type ComponentState,
-  type DeclareIncident,
   type IncidentRole,
   type IncidentState,
   type Retrospective,
-  type Severity,
   type TimelineEntry,
   type TimelineKind,
 } from '../domain/incident';
+import {
+  addActionItemUpdate,
+  addNoteUpdate,
+  assignRoleUpdate,
+  changeSeverityUpdate,
+  closeUpdate,
+  completeStepUpdate,
+  incidentStateQuery,
+  mitigateUpdate,
+  postStatusUpdate,
+  resolveUpdate,
+  runChecksUpdate,
+  skipStepUpdate,
+  type Actor,
+  type IncidentInput,
+} from './incident-messages';
 
-export interface IncidentInput {
-  declare: DeclareIncident;
-  notificationsTaskQueue: string;
-  /** Set when the workflow continued as new: the state so far. */
-  carried?: IncidentState;
-}
-
-export interface Actor {
-  /** `<role>:<key id>` of the API caller. */
-  actor: string;
-  requestId?: string;
-}
-
-export const incidentStateQuery = wf.defineQuery<IncidentState>('state');
-export const assignRoleUpdate = wf.defineUpdate<IncidentState, [Actor & { role: IncidentRole; holder: string }]>('assignRole');
-export const runChecksUpdate = wf.defineUpdate<IncidentState, [Actor]>('runChecks');
-export const completeStepUpdate = wf.defineUpdate<IncidentState, [Actor & { stepId: string; note?: string }]>('completeStep');
-export const skipStepUpdate = wf.defineUpdate<IncidentState, [Actor & { stepId: string; reason: string }]>('skipStep');
-export const addNoteUpdate = wf.defineUpdate<IncidentState, [Actor & { text: string }]>('addNote');
-export const postStatusUpdate = wf.defineUpdate<
-  IncidentState,
-  [Actor & { message: string; componentStates: Record<string, ComponentState> }]
->('postStatusUpdate');
-export const changeSeverityUpdate = wf.defineUpdate<IncidentState, [Actor & { severity: Severity; reason?: string }]>('changeSeverity');
-export const mitigateUpdate = wf.defineUpdate<IncidentState, [Actor & { note?: string }]>('mitigate');
-export const resolveUpdate = wf.defineUpdate<IncidentState, [Actor & { summary: string }]>('resolve');
-export const addActionItemUpdate = wf.defineUpdate<IncidentState, [Actor & { title: string; owner: string; dueDate: string }]>(
-  'addActionItem',
-);
-export const closeUpdate = wf.defineUpdate<IncidentState, [Actor & { retrospective?: Retrospective }]>('close');
+export * from './incident-messages';
 
 /** Continue as new past this many history events, keeping the history well under Temporal's limits. */
 export const HISTORY_EVENTS_LIMIT = 4000;
@@ -70,7 +55,7 @@ const checks = wf.proxyActivities<CheckActivities>({
   retry: { maximumAttempts: 2, initialInterval: '1 second' },
 });
 
-function refused(message: string, type = 'InvalidTransition'): wf.ApplicationFailure {
+function refused(message: string, type: FailureType = FailureType.InvalidTransition): wf.ApplicationFailure {
   return wf.ApplicationFailure.create({ message, type, nonRetryable: true });
 }
 
@@ -127,7 +112,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
 
   function item(stepId: string) {
     const found = s.checklist.find((c) => c.step.id === stepId);
-    if (!found) throw refused(`no step "${stepId}" in this incident's checklist`, 'NotFound');
+    if (!found) throw refused(`no step "${stepId}" in this incident's checklist`, FailureType.NotFound);
     return found;
   }
 
@@ -273,7 +258,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
         assertActive();
         if (s.status === 'RESOLVED') throw refused('the incident is resolved: public updates are closed');
         const unknown = Object.keys(a.componentStates).filter((c) => !s.components.includes(c));
-        if (unknown.length) throw refused(`components not affected by this incident: ${unknown.join(', ')}`, 'ValidationFailed');
+        if (unknown.length) throw refused(`components not affected by this incident: ${unknown.join(', ')}`, FailureType.ValidationFailed);
       },
     },
   );

@@ -1,36 +1,18 @@
 // /v1/incidents: declare (deduplicated), read, and step through an incident via its workflow.
 import { Router, type Request } from 'express';
-import type { Client } from '@temporalio/client';
 import { z } from 'zod';
-import type { Db } from '../../db/client';
-import { getIncident, listIncidents } from '../../db/incident-store';
-import { declareIncident, NoRunbookError } from '../../services/declare-incident';
 import {
   COMPONENT_STATES,
-  type ComponentState,
   INCIDENT_ROLES,
   RETROSPECTIVE_SECTIONS,
   SEVERITIES,
-  workflowIdForIncident,
-  type IncidentState,
-  type RunbookSnapshot,
-  type Severity,
+  type ComponentState,
 } from '../../domain/incident';
-import { renderPostmortem } from '../../domain/postmortem';
-import * as wf from '../../workflows/incident';
-import { allow, callerOf } from '../auth';
-import { ApiError } from '../errors';
-import { countWorkflowStart } from '../metrics';
+import type { Services } from '../../services/context';
+import * as incidents from '../../services/incidents';
+import { allow } from '../auth';
+import { commandContext } from '../context';
 import { businessId, parse } from '../validation';
-import { sendUpdate } from '../workflow-updates';
-
-export interface IncidentRouterDeps {
-  db: Db;
-  client: Client;
-  taskQueuePrefix: string;
-  components: string[];
-  runbooks: Map<Severity, RunbookSnapshot>;
-}
 
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max);
 
@@ -70,84 +52,64 @@ export function incidentSchemas(components: string[]) {
   };
 }
 
-export function incidentsRouter(deps: IncidentRouterDeps): Router {
+export function incidentsRouter(services: Services): Router {
   const r = Router();
-  const S = incidentSchemas(deps.components);
+  const S = incidentSchemas(services.settings.incidents.components);
   const ACT = allow('commander', 'operator');
   const READ = allow('commander', 'operator', 'viewer');
-  const actor = (req: Request) => ({ actor: callerOf(req).actor, requestId: String(req.id ?? '') || undefined });
+  const id = (req: Request) => parse(S.Id, { id: req.params.id }, 'path').id;
+  const step = (req: Request) => parse(S.Step, { id: req.params.id, stepId: req.params.stepId }, 'path');
 
   r.post('/', ACT, async (req, res) => {
     const body = parse(S.Declare, req.body);
-    let result;
-    try {
-      result = await declareIncident(deps, { ...body, declaredBy: callerOf(req).actor, requestId: actor(req).requestId });
-    } catch (err) {
-      if (err instanceof NoRunbookError) throw new ApiError(400, 'VALIDATION_FAILED', err.message);
-      throw err;
-    }
-    if (result.kind === 'created') countWorkflowStart('incidentWorkflow');
-    const incident = result.incident;
-    res.status(result.kind === 'created' ? 201 : 200).json({
+    const { kind, incident } = await incidents.declareIncident(commandContext(services, req), body);
+    res.status(kind === 'created' ? 201 : 200).json({
       incidentId: incident.incidentId, workflowId: incident.workflowId, status: incident.status, drill: incident.drill,
-      deduplicated: result.kind === 'existing',
+      deduplicated: kind === 'existing',
     });
   });
 
   r.get('/', READ, async (req, res) => {
     const q = parse(S.List, req.query, 'query');
-    res.json({ incidents: await listIncidents(deps.db, q.status) });
+    res.json({ incidents: await incidents.listIncidents(services, q.status) });
   });
 
-  async function load(req: Request): Promise<IncidentState> {
-    const { id } = parse(S.Id, { id: req.params.id }, 'path');
-    const incident = await getIncident(deps.db, id);
-    if (!incident) throw new ApiError(404, 'NOT_FOUND', `no incident ${id}`);
-    return incident;
-  }
-
   r.get('/:id', READ, async (req, res) => {
-    res.json(await load(req));
+    res.json(await incidents.getIncident(services, id(req)));
   });
 
   r.get('/:id/postmortem', READ, async (req, res) => {
-    res.type('text/markdown; charset=utf-8').send(renderPostmortem(await load(req)));
+    res.type('text/markdown; charset=utf-8').send(await incidents.postmortem(services, id(req)));
   });
 
-  /** An update on the incident's workflow; 404 for an unknown incident, 409 when it refuses. */
-  function act<B extends z.ZodType>(
-    path: string,
-    schema: B,
-    send: (h: ReturnType<Client['workflow']['getHandle']>, body: z.infer<B>, req: Request) => Promise<IncidentState>,
-  ) {
+  /** An action route: parse the body, then the path, then one verb (404 unknown, 409 refused, 503 no worker). */
+  function act<B extends z.ZodType>(path: string, schema: B, verb: (req: Request, body: z.infer<B>) => Promise<unknown>) {
     r.post(path, ACT, async (req, res) => {
       const body = parse(schema, req.body);
-      if (req.params.stepId !== undefined) parse(S.Step, { id: req.params.id, stepId: req.params.stepId }, 'path');
-      const incident = await load(req);
-      const handle = deps.client.workflow.getHandle(workflowIdForIncident(incident.incidentId));
-      res.json(await sendUpdate(() => send(handle, body, req), async () => `the incident is ${incident.status}: it is closed`));
+      res.json(await verb(req, body));
     });
   }
+  const ctx = (req: Request) => commandContext(services, req);
 
-  act('/:id/roles', S.Role, (h, b, req) => h.executeUpdate(wf.assignRoleUpdate, { args: [{ ...actor(req), ...b }] }));
-  act('/:id/checks/run', S.Empty, (h, _b, req) => h.executeUpdate(wf.runChecksUpdate, { args: [actor(req)] }));
-  act('/:id/steps/:stepId/complete', S.Complete, (h, b, req) =>
-    h.executeUpdate(wf.completeStepUpdate, { args: [{ ...actor(req), stepId: String(req.params.stepId), note: b.note }] }),
+  act('/:id/roles', S.Role, (req, b) => incidents.assignRole(ctx(req), id(req), b));
+  act('/:id/checks/run', S.Empty, (req) => incidents.runChecks(ctx(req), id(req)));
+  act('/:id/steps/:stepId/complete', S.Complete, (req, b) => {
+    const p = step(req);
+    return incidents.completeStep(ctx(req), p.id, p.stepId, b);
+  });
+  act('/:id/steps/:stepId/skip', S.Skip, (req, b) => {
+    const p = step(req);
+    return incidents.skipStep(ctx(req), p.id, p.stepId, b);
+  });
+  act('/:id/notes', S.Note, (req, b) => incidents.addNote(ctx(req), id(req), b));
+  act('/:id/status-updates', S.StatusUpdate, (req, b) =>
+    incidents.postStatusUpdate(ctx(req), id(req), { message: b.message, componentStates: b.componentStates as Record<string, ComponentState> }),
   );
-  act('/:id/steps/:stepId/skip', S.Skip, (h, b, req) =>
-    h.executeUpdate(wf.skipStepUpdate, { args: [{ ...actor(req), stepId: String(req.params.stepId), reason: b.reason }] }),
-  );
-  act('/:id/notes', S.Note, (h, b, req) => h.executeUpdate(wf.addNoteUpdate, { args: [{ ...actor(req), text: b.text }] }));
-  act('/:id/status-updates', S.StatusUpdate, (h, b, req) =>
-    h.executeUpdate(wf.postStatusUpdate, {
-      args: [{ ...actor(req), message: b.message, componentStates: b.componentStates as Record<string, ComponentState> }],
-    }),
-  );
-  act('/:id/severity', S.Severity, (h, b, req) => h.executeUpdate(wf.changeSeverityUpdate, { args: [{ ...actor(req), ...b }] }));
-  act('/:id/mitigate', S.Mitigate, (h, b, req) => h.executeUpdate(wf.mitigateUpdate, { args: [{ ...actor(req), note: b.note }] }));
-  act('/:id/resolve', S.Resolve, (h, b, req) => h.executeUpdate(wf.resolveUpdate, { args: [{ ...actor(req), summary: b.summary }] }));
-  act('/:id/action-items', S.ActionItem, (h, b, req) => h.executeUpdate(wf.addActionItemUpdate, { args: [{ ...actor(req), ...b }] }));
-  act('/:id/close', S.Close, (h, b, req) => h.executeUpdate(wf.closeUpdate, { args: [{ ...actor(req), retrospective: b }] }));
+  act('/:id/severity', S.Severity, (req, b) => incidents.changeSeverity(ctx(req), id(req), b));
+  act('/:id/mitigate', S.Mitigate, (req, b) => incidents.mitigate(ctx(req), id(req), b));
+  act('/:id/resolve', S.Resolve, (req, b) => incidents.resolve(ctx(req), id(req), b));
+  act('/:id/action-items', S.ActionItem, (req, b) => incidents.addActionItem(ctx(req), id(req), b));
+  act('/:id/close', S.Close, (req, b) => incidents.close(ctx(req), id(req), b));
 
   return r;
 }

@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { detectStuckWork } from '../../services/watchdog';
 import { ensureSchedules, WATCHDOG_SCHEDULE_ID } from '../../workers/schedules';
 import { WATCHDOG_DEDUPE_KEY, type StuckFinding } from '../../domain/watchdog';
+import { workerMetrics } from '../../activities/metrics';
 import { bookingBody, eventually, sleep, startStack, uid, type Stack } from '../helpers/stack';
 import { startOpsWorker } from './ops-worker';
 
@@ -53,6 +54,9 @@ async function scheduledRun(): Promise<StuckBody> {
 }
 
 const watchdogIncidents = () => stack.db.incident.findMany({ where: { dedupeKey: WATCHDOG_DEDUPE_KEY } });
+/** keel_workflow_starts_total{workflow="incidentWorkflow"} of this process, where the test's ops worker runs. */
+const incidentStarts = async () =>
+  (await workerMetrics().workflowStarts.get()).values.find((v) => v.labels.workflow === 'incidentWorkflow')?.value ?? 0;
 
 describe('stuck-work watchdog', () => {
   test('before any run, GET /v1/health/stuck says so; bad queries are 400; every role may read it, no key may not', async () => {
@@ -84,6 +88,7 @@ describe('stuck-work watchdog', () => {
     try {
       // Past the start and the 1 s grace: the first run after that must list it.
       await sleep(Math.max(0, Date.parse(body.startsAt) + 1500 - Date.now()));
+      const startsBefore = await incidentStarts();
       const first = await scheduledRun();
       const finding = first.stuck.find((f) => f.kind === 'booking_not_started' && f.id === body.bookingId);
       expect(finding).toMatchObject({
@@ -106,6 +111,9 @@ describe('stuck-work watchdog', () => {
       expect(incidents).toHaveLength(1);
       expect(incidents[0]).toMatchObject({ id: first.incidentId, title: 'Stuck work detected', severity: 'SEV3', status: 'OPEN' });
       expect(incidents[0].components).toEqual(['booking-api', 'car-unlock']);
+      expect(incidents[0].snapshot).toMatchObject({ declaredBy: 'system:watchdog' });
+      // Declared through the command layer: its one start is counted, the deduplicated runs are not.
+      expect((await incidentStarts()) - startsBefore).toBe(1);
       const runs = await stack.db.watchdogRun.findMany({ where: { stuckCount: { gt: 0 } } });
       expect(runs.length).toBeGreaterThanOrEqual(3);
       expect(new Set(runs.map((r) => r.incidentId))).toEqual(new Set([first.incidentId]));
