@@ -3,9 +3,9 @@
 //
 // Runs a playbook query (playbooks/*.sql, or KEEL_PLAYBOOKS_DIR) against DATABASE_URL through the same
 // verb as POST /v1/playbooks/:name/run (services/playbooks.ts): read-only transaction,
-// KEEL_PLAYBOOK_TIMEOUT, row limit, and an audit row with the actor `cli:<os user>`. Prints an aligned table (default), CSV or the
-// API's JSON. Exit status: 0 ran, 1 the run failed (tried to write, timed out, database error),
-// 2 bad usage or parameters.
+// KEEL_PLAYBOOK_TIMEOUT, row limit, and an audit row with the actor `cli:<os user>`. Prints an aligned
+// table (default), CSV or the API's JSON. Exit status: 0 ran, 1 the run failed (tried to write, timed
+// out, database error), 2 bad usage or parameters.
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
