@@ -124,11 +124,11 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1/campaigns', express.json({ limit: '8mb', strict: true }));
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
 
-  app.use(healthRouter(deps));
+  app.use(healthRouter(services));
   // Prometheus scrapes without a key: protect it at the network level (README, Metrics).
   app.get('/metrics', metricsHandler({ scrapeUrls: deps.metricsScrapeUrls }));
   // Public, no key: the status page and the consoles (which ask for a key and call the API with it).
-  app.use(statusRouter({ db: deps.db, components: deps.incidents.components }));
+  app.use(statusRouter(services, { components: services.settings.incidents.components }));
   app.use(consoleRouter());
   const openapi = openApiDocument(deps.incidents.components);
   app.get('/v1/openapi.json', (_req, res) => {
@@ -137,18 +137,14 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/v1', authenticate(keys));
   app.use('/v1/bookings', bookingsRouter(services));
-  app.use('/v1/admin/log-level', logLevelRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, ...deps.logLevels }));
+  app.use('/v1/admin/log-level', logLevelRouter(services));
   app.use('/v1/campaigns', campaignsRouter(services));
   app.use('/v1/incidents', incidentsRouter(services));
-  app.use(
-    '/v1/dashboard',
-    dashboardRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, timeZone: deps.dashboard?.timeZone ?? 'Europe/Paris' }),
-  );
-
-  app.use('/v1/health', stuckRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.watchdog }));
+  app.use('/v1/dashboard', dashboardRouter(services));
+  app.use('/v1/health', stuckRouter(services));
   app.use('/v1/reports', reportsRouter(services));
 
-  if (deps.playbooks) app.use('/v1/playbooks', playbooksRouter({ runner: deps.playbooks }));
+  if (services.playbooks) app.use('/v1/playbooks', playbooksRouter(services));
 
   app.use(notFoundRoute);
   app.use(errorHandler((err, req) => deps.logger.error({ err, reqId: (req as { id?: unknown }).id }, 'unhandled error')));

@@ -2,18 +2,20 @@
 // npm run playbook -- --list
 //
 // Runs a playbook query (playbooks/*.sql, or KEEL_PLAYBOOKS_DIR) against DATABASE_URL through the same
-// runner as POST /v1/playbooks/:name/run: read-only transaction, KEEL_PLAYBOOK_TIMEOUT, row limit,
-// and an audit row with the actor `cli:<os user>`. Prints an aligned table (default), CSV or the
-// API's JSON. Exit status: 0 ran, 1 the run failed (tried to write, timed out, database error),
-// 2 bad usage or parameters.
+// verb as POST /v1/playbooks/:name/run (services/playbooks.ts): read-only transaction,
+// KEEL_PLAYBOOK_TIMEOUT, row limit, and an audit row with the actor `cli:<os user>`. Prints an aligned
+// table (default), CSV or the API's JSON. Exit status: 0 ran, 1 the run failed (tried to write, timed
+// out, database error), 2 bad usage or parameters.
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliDatabaseUrl } from '../config/dev-database';
 import { loadEnv } from '../config/env';
 import { toCsv } from '../api/csv';
-import { PlaybookRunError, createPlaybookRunner, type PlaybookResult, type PlaybookRunner } from '../db/playbook-runner';
+import { createPlaybookRunner, type PlaybookResult } from '../db/playbook-runner';
 import { PlaybookError, loadPlaybooks } from '../playbooks/load';
+import { CommandError } from '../services/errors';
+import { listPlaybooks, runPlaybook } from '../services/playbooks';
 
 const USAGE = 'usage: npm run playbook -- <name> [--param key=value ...] [--csv | --json]\n       npm run playbook -- --list';
 const MAX_CELL = 60;
@@ -52,9 +54,8 @@ export function parseParamArgs(pairs: string[]): Record<string, string> {
 
 class UsageError extends Error {}
 
-function listText(runner: PlaybookRunner): string {
-  return runner
-    .list()
+function listText(playbooks: ReturnType<typeof listPlaybooks>['playbooks']): string {
+  return playbooks
     .map((p) => {
       const params = p.params.map((s) => {
         const how = s.required ? 'required' : `default ${s.default}`;
@@ -122,12 +123,12 @@ async function main(): Promise<number> {
   });
   try {
     if (values.list) {
-      process.stdout.write(listText(runner));
+      process.stdout.write(listText(listPlaybooks({ playbooks: runner }).playbooks));
       return 0;
     }
     const params = parseParamArgs(values.param ?? []);
     const actor = `cli:${os.userInfo().username}`.slice(0, 80);
-    const result = await runner.run(positionals[0], params, { actor });
+    const result = await runPlaybook({ playbooks: runner, actor }, positionals[0], params);
     process.stdout.write(output(result, values.csv ? 'csv' : values.json ? 'json' : 'table'));
     if (!values.json) {
       const more = result.truncated ? ` (truncated: more rows match; raise --param limit=..., at most ${runner.maxRows})` : '';
@@ -139,9 +140,10 @@ async function main(): Promise<number> {
       console.error(`${err.message}\n${USAGE}`);
       return 2;
     }
-    if (err instanceof PlaybookRunError) {
+    if (err instanceof CommandError) {
       console.error(err.message);
-      return err.kind === 'not_found' || err.kind === 'invalid_params' || err.kind === 'bad_value' ? 2 : 1;
+      // Unknown playbook or refused parameters: usage (2); a run that tried to write or timed out: 1.
+      return err.code === 'NOT_FOUND' || err.code === 'VALIDATION_FAILED' ? 2 : 1;
     }
     console.error(`playbook failed: ${(err as Error).message}`);
     return 1;

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { cliDatabaseUrl } from '../config/dev-database';
 import { loadEnv } from '../config/env';
 import { createDb, type Db } from '../db/client';
-import { readStatusPage } from '../db/status-store';
 import { parseStatusComponents, renderStatusHtml, type StatusDocument } from '../domain/status-page';
+import { getStatusPage } from '../services/status';
 
 export interface ExportResult {
   htmlPath: string;
@@ -31,7 +31,7 @@ async function writeAtomically(file: string, content: string): Promise<void> {
 }
 
 export async function exportStatusPage(db: Db, components: string[], dir: string, opts: { title?: string } = {}): Promise<ExportResult> {
-  const document = await readStatusPage(db, components);
+  const document = await getStatusPage({ db }, components);
   await fs.mkdir(dir, { recursive: true });
   const jsonPath = path.join(dir, 'status.json');
   const htmlPath = path.join(dir, 'index.html');

@@ -1,32 +1,16 @@
 // An emergency log-level window: one workflow per component, id `log-level-<component>`, task queue
-// `ops`. The API signals it with signalWithStart (so a request reaches the running window, or starts
-// one); it stores the level through its activity, sleeps until the window ends, and stores the revert
-// ("default": each process's own LOG_LEVEL) through the same activity. A newer request replaces the
-// window (level and end) and re-arms the timer. The timer lives in Temporal, so the revert happens on
-// time whatever restarts in between; once reverted the workflow completes.
+// `ops`. setLogLevel (services/log-levels.ts) signals it with signalWithStart (so a request reaches the
+// running window, or starts one); it stores the level through its activity, sleeps until the window
+// ends, and stores the revert ("default": each process's own LOG_LEVEL) through the same activity. A
+// newer request replaces the window (level and end) and re-arms the timer. The timer lives in
+// Temporal, so the revert happens on time whatever restarts in between; once reverted the workflow
+// completes.
 import * as wf from '@temporalio/workflow';
 import type { LogLevelActivities } from '../activities/log-level';
-import type { LogComponent, LogLevelName, LogLevelRequest } from '../domain/log-level';
+import type { LogLevelName, LogLevelRequest } from '../domain/log-level';
+import { logLevelStateQuery, setLogLevelSignal, type LogLevelInput, type LogLevelState } from './log-level-messages';
 
-export const setLogLevelSignal = wf.defineSignal<[LogLevelRequest]>('setLogLevel');
-export const logLevelStateQuery = wf.defineQuery<LogLevelState>('logLevelState');
-
-export interface LogLevelState {
-  component: LogComponent;
-  /** The window in force (stored), if any. */
-  current?: LogLevelRequest;
-  /** A request received and not yet stored. */
-  pending?: LogLevelRequest;
-  changesThisRun: number;
-}
-
-export interface LogLevelInput {
-  component: LogComponent;
-  /** Carried across continue-as-new. */
-  carried?: { current?: LogLevelRequest; pending?: LogLevelRequest };
-  /** Changes stored per run before continuing as new (bounds the history); default 50. */
-  maxChangesPerRun?: number;
-}
+export * from './log-level-messages';
 
 // No attempt limit: a revert that cannot be stored must keep trying until the database answers
 // (the watchers also treat an expired window as over, so logging falls back on time regardless).

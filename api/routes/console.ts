@@ -1,15 +1,17 @@
 // The operator consoles: static pages under /console that ask for an API key and call the API with it.
-import path from 'node:path';
-import express, { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 
-const CONSOLE_DIR = path.resolve(__dirname, '..', '..', 'console');
+// sendFile's `root` and express.static resolve the directory themselves (a '..' in the root is fine;
+// one in the request path is refused).
+const CONSOLE_DIR = `${__dirname}/../../console`;
 
 export function consoleRouter(): Router {
   const r = Router();
-  r.get('/console/incidents/:id', (_req, res) => res.sendFile(path.join(CONSOLE_DIR, 'incident.html')));
-  r.get('/console/incidents', (_req, res) => res.sendFile(path.join(CONSOLE_DIR, 'incidents.html')));
-  r.get('/console/campaigns/:id', (_req, res) => res.sendFile(path.join(CONSOLE_DIR, 'campaign.html')));
-  r.get('/console/campaigns', (_req, res) => res.sendFile(path.join(CONSOLE_DIR, 'campaigns.html')));
-  r.use('/console/assets', express.static(path.join(CONSOLE_DIR, 'assets'), { maxAge: '5m' }));
+  const page = (file: string): RequestHandler => (_req, res) => res.sendFile(file, { root: CONSOLE_DIR });
+  r.get('/console/incidents/:id', page('incident.html'));
+  r.get('/console/incidents', page('incidents.html'));
+  r.get('/console/campaigns/:id', page('campaign.html'));
+  r.get('/console/campaigns', page('campaigns.html'));
+  r.use('/console/assets', express.static(`${CONSOLE_DIR}/assets`, { maxAge: '5m' }));
   return r;
 }

@@ -1,16 +1,13 @@
-// GET /v1/dashboard: the operations summary, read from the summary rows (db/dashboard-store.ts), so a
-// page load costs a few dozen row reads however many bookings exist. POST /v1/dashboard/reconcile lets an
-// operator run the reconciliation now instead of waiting for the hourly schedule.
+// GET /v1/dashboard: the operations summary. POST /v1/dashboard/reconcile: an operator runs the
+// reconciliation now instead of waiting for the hourly schedule (services/dashboard.ts).
 import { Router } from 'express';
-import { WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
 import { z } from 'zod';
-import type { Db } from '../../db/client';
-import { readDashboard } from '../../db/dashboard-store';
 import { isValidTimeZone } from '../../domain/business-day';
-import { taskQueue } from '../../domain/task-queues';
+import type { Services } from '../../services/context';
+import * as dashboard from '../../services/dashboard';
 import { allow } from '../auth';
+import { commandContext } from '../context';
 import { isoTime, parse } from '../validation';
-import type { ReconcileReport } from '../../db/dashboard-store';
 
 export const DashboardQuery = z
   .object({
@@ -26,46 +23,19 @@ export const ReconcileBody = z
   })
   .strict();
 
-export const MANUAL_RECONCILE_WORKFLOW_ID = 'dashboard-reconcile-manual';
-
-export interface DashboardRouterDeps {
-  db: Db;
-  client: Client;
-  taskQueuePrefix?: string;
-  timeZone: string;
-  /** How long POST /reconcile waits for the result before answering 202 (default 20 s). */
-  reconcileWaitMs?: number;
-}
-
-export function dashboardRouter(deps: DashboardRouterDeps): Router {
+export function dashboardRouter(services: Services): Router {
   const r = Router();
   r.get('/', allow('service', 'operator', 'commander', 'viewer'), async (req, res) => {
     const q = parse(DashboardQuery, req.query, 'query');
-    const { reconciliation, ...dashboard } = await readDashboard(deps.db, { timeZone: q.timeZone ?? deps.timeZone });
+    const summary = await dashboard.readDashboard(services, q);
     res.setHeader('Cache-Control', 'no-store');
-    res.json({ ...dashboard, lastReconciliation: reconciliation });
+    res.json(summary);
   });
 
   r.post('/reconcile', allow('operator'), async (req, res) => {
     const body = parse(ReconcileBody, req.body);
-    const prefix = deps.taskQueuePrefix ?? '';
-    // One manual run at a time: a second request while one runs joins it rather than queueing another.
-    const handle = await deps.client.workflow.start('dashboardReconcileWorkflow', {
-      workflowId: prefix ? `${prefix}-${MANUAL_RECONCILE_WORKFLOW_ID}` : MANUAL_RECONCILE_WORKFLOW_ID,
-      taskQueue: taskQueue('ops', prefix),
-      args: [{ revenueSince: body.revenueSince }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      staticSummary: 'Dashboard reconciliation requested by an operator',
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const waited = await Promise.race([
-      handle.result() as Promise<ReconcileReport>,
-      new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), deps.reconcileWaitMs ?? 20_000);
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (waited) res.json({ workflowId: handle.workflowId, report: waited });
-    else res.status(202).json({ workflowId: handle.workflowId, status: 'running' });
+    const outcome = await dashboard.reconcileDashboard(commandContext(services, req), body);
+    res.status('report' in outcome ? 200 : 202).json(outcome);
   });
   return r;
 }

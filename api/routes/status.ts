@@ -1,13 +1,11 @@
 // The public status page, without a key (mounted before authentication): GET /status as HTML and
-// GET /v1/status as JSON. Both serve the one precomputed document (db/status-store.ts): a primary-key
-// lookup per request, however long the incident history, so the page stays up under load in a crisis.
+// GET /v1/status as JSON, both the one precomputed document (services/status.ts).
 import { Router, type Response } from 'express';
-import type { Db } from '../../db/client';
-import { readStatusPage } from '../../db/status-store';
 import { renderStatusHtml } from '../../domain/status-page';
+import type { Services } from '../../services/context';
+import { getStatusPage } from '../../services/status';
 
-export interface StatusRouterDeps {
-  db: Db;
+export interface StatusPageOptions {
   components: string[];
   /** The page's heading and <title>; "Service status" by default. */
   title?: string;
@@ -20,19 +18,19 @@ function publicHeaders(res: Response): void {
   res.setHeader('X-Content-Type-Options', 'nosniff');
 }
 
-export function statusRouter(deps: StatusRouterDeps): Router {
+export function statusRouter(services: Pick<Services, 'db'>, page: StatusPageOptions): Router {
   const r = Router();
 
   r.get('/status', async (_req, res) => {
-    const doc = await readStatusPage(deps.db, deps.components);
+    const doc = await getStatusPage(services, page.components);
     publicHeaders(res);
     // The page needs no script and loads nothing: forbid both, so even an escaping bug cannot run code.
     res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
-    res.type('html').send(renderStatusHtml(doc, deps.title ? { title: deps.title } : {}));
+    res.type('html').send(renderStatusHtml(doc, page.title ? { title: page.title } : {}));
   });
 
   r.get('/v1/status', async (_req, res) => {
-    const doc = await readStatusPage(deps.db, deps.components);
+    const doc = await getStatusPage(services, page.components);
     publicHeaders(res);
     res.json(doc);
   });

@@ -127,6 +127,20 @@ test('PUT switches the API, GET shows it, and the window reverts at its end, not
   await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 10_000);
 });
 
+test('PUT counts each window it starts in keel_workflow_starts_total{workflow="logLevelWorkflow"}; a refused one counts nothing', async () => {
+  const { app } = startApi();
+  const starts = async () => {
+    const text = (await request(app).get('/metrics').expect(200)).text;
+    const m = /^keel_workflow_starts_total\{workflow="logLevelWorkflow"\} (\S+)$/m.exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const before = await starts();
+  await put(app, { level: 'debug', component: 'api', minutes: 1 }).expect(200);
+  expect(await starts()).toBe(before + 1);
+  await put(app, { level: 'debug', component: 'api', minutes: 0 }).expect(400);
+  expect(await starts()).toBe(before + 1);
+});
+
 test('a second request replaces the window: new level, timer re-armed to the new end', async () => {
   const { app, watcher } = startApi();
   const first = (await put(app, { level: 'debug', component: 'api', minutes: 1 }).expect(200)).body.windows[0];

@@ -3,11 +3,15 @@
 // overlapping OVERDUE and ONGOING bookings of one car) with retried transition writes; the hourly
 // schedule's reconciliation corrects tampered rows and says so; auth, roles and bad input.
 import { randomInt } from 'node:crypto';
+import pino from 'pino';
+import request from 'supertest';
+import { createApp } from '../../api/app';
 import { applyBookingChange } from '../../db/booking-store';
 import { recomputeDashboard, type Dashboard } from '../../db/dashboard-store';
 import type { BookingAction, BookingStatus } from '../../domain/booking';
 import { DASHBOARD_RECONCILE_SCHEDULE_ID, ensureSchedules } from '../../workers/schedules';
-import { bookingBody, eventually, startStack, uid, type Stack } from '../helpers/stack';
+import { loadRunbooks } from '../../runbooks/load';
+import { DEFAULT_CAMPAIGN_SETTINGS, TEST_COMPONENTS, bookingBody, eventually, startStack, uid, type Stack } from '../helpers/stack';
 
 const TZ = 'Europe/Paris';
 let stack: Stack;
@@ -175,6 +179,28 @@ describe('GET /v1/dashboard', () => {
     const extra = await stack.api('operator').post('/v1/dashboard/reconcile', { full: true }).expect(400);
     expect(extra.body.error.code).toBe('VALIDATION_FAILED');
     await stack.api(null).post('/v1/dashboard/reconcile', {}).expect(401);
+  });
+
+  test('a reconciliation that outlasts the wait answers 202 with its workflow id, and its start is counted', async () => {
+    // An API whose wait is shorter than any run (a real one takes a worker round trip).
+    const app = createApp({
+      db: stack.db, client: stack.client, logger: pino({ level: 'silent' }), apiKeys: `operator:${stack.keys.operator}`,
+      workflows: { taskQueuePrefix: stack.prefix, settings: { noShowGraceMs: 30_000, remindersBeforeStartMs: [], remindersBeforeEndMs: [] } },
+      incidents: { components: TEST_COMPONENTS, runbooks: loadRunbooks() }, campaigns: DEFAULT_CAMPAIGN_SETTINGS,
+      reconcileWaitMs: 1,
+    });
+    const starts = async () => {
+      const m = /^keel_workflow_starts_total\{workflow="dashboardReconcileWorkflow"\} (\S+)$/m.exec((await request(app).get('/metrics').expect(200)).text);
+      return m ? Number(m[1]) : 0;
+    };
+    const before = await starts();
+    const res = await request(app).post('/v1/dashboard/reconcile').set('Authorization', `Bearer ${stack.keys.operator}`).send({}).expect(202);
+    expect(res.body).toEqual({ workflowId: `${stack.prefix}-dashboard-reconcile-manual`, status: 'running' });
+    expect(await starts()).toBe(before + 1);
+    const report = await stack.client.workflow.getHandle(res.body.workflowId).result();
+    expect(report).toMatchObject({ corrected: 0 });
+    const after = await stack.api('viewer').get('/v1/dashboard').expect(200);
+    expect(after.body.lastReconciliation).toEqual({ at: expect.any(String), corrected: 0 });
   });
 
   test('every role may read it; no key or an unknown key is 401', async () => {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   db = createDb(database.url, { poolSize: 5 });
   app = express();
-  app.use(statusRouter({ db, components: COMPONENTS }));
+  app.use(statusRouter({ db }, { components: COMPONENTS }));
   app.use(notFoundRoute);
   app.use(errorHandler(() => undefined));
 });
