@@ -358,6 +358,7 @@ export async function runWatchdog(services: WatchdogServices, runId: string, now
   } else {
     logger?.info({ runId, checkedAt: report.checkedAt }, 'watchdog: nothing stuck');
   }
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrown as declareIncident threw it
   if (incidentError) throw incidentError;
   return summary;
 }

@@ -88,7 +88,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     writing = true;
     const flush = (async () => {
       while (recorded < s.version) {
-        const snapshot: IncidentState = JSON.parse(JSON.stringify(s));
+        const snapshot = JSON.parse(JSON.stringify(s)) as IncidentState;
         const rebuild = statusPageDirty;
         statusPageDirty = false;
         await store.recordIncident.executeWithOptions(
@@ -204,7 +204,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       return persisted();
     },
     {
-      validator: (a) => {
+      validator: (a: { stepId: string }) => {
         assertActive();
         const c = item(a.stepId);
         if (c.step.kind !== 'manual') throw refused(`step "${a.stepId}" is an automated check: re-run the checks instead`);
@@ -226,7 +226,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       return persisted();
     },
     {
-      validator: (a) => {
+      validator: (a: { stepId: string }) => {
         assertActive();
         const c = item(a.stepId);
         if (c.state === 'done' || c.state === 'skipped') throw refused(`step "${a.stepId}" is already ${c.state}`);
@@ -254,7 +254,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       return persisted();
     },
     {
-      validator: (a) => {
+      validator: (a: { componentStates: Record<string, unknown> }) => {
         assertActive();
         if (s.status === 'RESOLVED') throw refused('the incident is resolved: public updates are closed');
         const unknown = Object.keys(a.componentStates).filter((c) => !s.components.includes(c));
@@ -273,7 +273,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       return persisted();
     },
     {
-      validator: (a) => {
+      validator: (a: { severity: string }) => {
         assertActive();
         if (a.severity === s.severity) throw refused(`the severity is already ${a.severity}`);
       },

@@ -34,6 +34,8 @@ const poolName = z
   .trim()
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters')
+  // Control characters are exactly what this refuses.
+  // eslint-disable-next-line no-control-regex
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
 
 /** The JSON body as documented (for OpenAPI). Codes are checked one by one (see checkCodes). */

@@ -51,7 +51,7 @@ export function reportsRouter(services: Services): Router {
   // references such as `zd:1234.5`, up to 200 characters), it is no update id, and the other report
   // routes take none.
   const ctx = (req: Request, idempotencyKey?: string): CommandContext => ({
-    ...services, actor: callerOf(req).actor, requestId: String(req.id ?? '') || undefined, idempotencyKey,
+    ...services, actor: callerOf(req).actor, requestId: typeof req.id === 'string' && req.id ? req.id : undefined, idempotencyKey,
   });
 
   r.post('/', CREATE, async (req, res) => {
