@@ -10,6 +10,9 @@ import { authenticate, parseApiKeys } from './auth';
 import type { BookingWorkflowConfig } from './booking-workflows';
 import { errorHandler, notFoundRoute } from './errors';
 import { openApiDocument } from './openapi';
+import { methodNotAllowed } from './method-not-allowed';
+import { actionIdempotencyKey } from './idempotency-key';
+import { docsRouter } from './docs';
 import { bookingsRouter } from './routes/bookings';
 import { consoleRouter } from './routes/console';
 import { healthRouter } from './routes/health';
@@ -84,6 +87,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(httpLogger);
   if (deps.requestStats) app.use(deps.requestStats);
   const keys = parseApiKeys(deps.apiKeys);
+  const openapi = openApiDocument(deps.incidents.components);
+  // 405 (with Allow) for a method a documented path does not have; 204 + Allow for OPTIONS.
+  app.use(methodNotAllowed(openapi));
   // Bulk uploads read their own, larger bodies (after authentication and the role check), so they are
   // mounted before the global JSON parser and its KEEL_BODY_LIMIT.
   app.use('/v1/users', authenticate(keys), usersRouter({ db: deps.db }));
@@ -98,12 +104,14 @@ export function createApp(deps: AppDeps): Express {
   // Public, no key: the status page and the consoles (which ask for a key and call the API with it).
   app.use(statusRouter({ db: deps.db, components: deps.incidents.components }));
   app.use(consoleRouter());
-  const openapi = openApiDocument(deps.incidents.components);
+  // Interactive docs of the document below (Swagger UI from node_modules, nothing from elsewhere).
+  app.use(docsRouter());
   app.get('/v1/openapi.json', (_req, res) => {
     res.json(openapi);
   });
 
   app.use('/v1', authenticate(keys));
+  app.use(actionIdempotencyKey(openapi));
   app.use('/v1/bookings', bookingsRouter(deps));
   app.use('/v1/admin/log-level', logLevelRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, ...deps.logLevels }));
   app.use('/v1/campaigns', campaignsRouter({ db: deps.db, client: deps.client, taskQueuePrefix: deps.workflows.taskQueuePrefix, settings: deps.campaigns }));

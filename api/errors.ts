@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'DATABASE_UNAVAILABLE'
   | 'TEMPORAL_UNAVAILABLE'
   | 'ALREADY_LINKED'
+  /** A method the path does not have (api/method-not-allowed.ts); the Allow header lists those it has. */
+  | 'METHOD_NOT_ALLOWED'
   | 'INTERNAL';
 
 export class ApiError extends Error {
@@ -62,6 +64,8 @@ export function errorHandler(log: (err: unknown, req: unknown) => void): ErrorRe
       apiErr = new ApiError(500, 'INTERNAL', 'internal error; the request id in X-Request-Id finds it in the logs');
     }
     if (apiErr.status === 503) res.setHeader('Retry-After', '5');
+    // Errors are JSON even when the route had already chosen another type (res.json keeps a set one).
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.status(apiErr.status).json({
       error: { code: apiErr.code, message: apiErr.message, ...(apiErr.details !== undefined ? { details: apiErr.details } : {}) },
     });
