@@ -12,7 +12,10 @@ import type { Services } from '../services/context';
 import { TemporalGateway } from '../services/temporal';
 import { countWorkflowStart } from './metrics';
 import { errorHandler, notFoundRoute } from './errors';
+import { refuseNulCharacters } from './validation';
 import { openApiDocument } from './openapi';
+import { methodNotAllowed } from './method-not-allowed';
+import { docsRouter } from './docs';
 import { bookingsRouter } from './routes/bookings';
 import { consoleRouter } from './routes/console';
 import { healthRouter } from './routes/health';
@@ -116,6 +119,9 @@ export function createApp(deps: AppDeps): Express {
   if (deps.requestStats) app.use(deps.requestStats);
   const keys = parseApiKeys(deps.apiKeys);
   const services = appServices(deps);
+  const openapi = openApiDocument(deps.incidents.components);
+  // 405 (with Allow) for a method a documented path does not have; 204 + Allow for OPTIONS.
+  app.use(methodNotAllowed(openapi));
   // Bulk uploads read their own, larger bodies (after authentication and the role check), so they are
   // mounted before the global JSON parser and its KEEL_BODY_LIMIT.
   app.use('/v1/users', authenticate(keys), usersRouter(services));
@@ -123,6 +129,7 @@ export function createApp(deps: AppDeps): Express {
   // A campaign's explicit audience may list up to 100,000 user ids.
   app.use('/v1/campaigns', express.json({ limit: '8mb', strict: true }));
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
+  app.use(refuseNulCharacters);
 
   app.use(healthRouter(services));
   // Prometheus scrapes without a key: protect it at the network level (README, Metrics).
@@ -130,7 +137,8 @@ export function createApp(deps: AppDeps): Express {
   // Public, no key: the status page and the consoles (which ask for a key and call the API with it).
   app.use(statusRouter(services, { components: services.settings.incidents.components }));
   app.use(consoleRouter());
-  const openapi = openApiDocument(deps.incidents.components);
+  // Interactive docs of the document below (Swagger UI from node_modules, nothing from elsewhere).
+  app.use(docsRouter());
   app.get('/v1/openapi.json', (_req, res) => {
     res.json(openapi);
   });

@@ -6,7 +6,8 @@ import type { CommandContext, Services } from '../services/context';
 import { callerOf } from './auth';
 import { ApiError } from './errors';
 
-export const IDEMPOTENCY_KEY = z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'must be 1-100 characters of A-Z, a-z, 0-9, _ or -');
+export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
+export const IDEMPOTENCY_KEY = z.string().regex(IDEMPOTENCY_KEY_PATTERN, 'must be 1-100 characters of A-Z, a-z, 0-9, _ or -');
 
 /** The Idempotency-Key header, validated; undefined when absent. */
 export function idempotencyKeyOf(req: Request): string | undefined {

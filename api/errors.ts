@@ -46,6 +46,8 @@ export function errorHandler(log: (err: unknown, req: unknown) => void): ErrorRe
       apiErr = new ApiError(500, 'INTERNAL', 'internal error; the request id in X-Request-Id finds it in the logs');
     }
     if (apiErr.status === 503) res.setHeader('Retry-After', String(apiErr.retryAfterSeconds ?? 5));
+    // Errors are JSON even when the route had already chosen another type (res.json keeps a set one).
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.status(apiErr.status).json({
       error: { code: apiErr.code, message: apiErr.message, ...(apiErr.details !== undefined ? { details: apiErr.details } : {}) },
     });

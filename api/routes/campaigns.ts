@@ -26,7 +26,8 @@ export const RateBody = z.strictObject({ ratePerSecond: z.number().int().min(1).
 const DeliveriesQuery = z.strictObject({
   status: z.enum(['pending', 'sent', 'failed', 'skipped']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
-  after: z.coerce.number().int().min(0).optional(),
+  // seq is a PostgreSQL integer: a larger value is refused here, not by the database (500).
+  after: z.coerce.number().int().min(0).max(2_147_483_647).optional(),
 }) satisfies z.ZodType<campaigns.DeliveriesQuery>;
 const Empty = z.strictObject({});
 /** A campaign's id is its submit's Idempotency-Key. */

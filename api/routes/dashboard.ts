@@ -19,7 +19,8 @@ export const DashboardQuery = z
 export const ReconcileBody = z
   .object({
     /** Recount revenue from this time on (default: the last 48 hours); 1970-01-01T00:00:00Z rebuilds it all. */
-    revenueSince: isoTime.optional(),
+    // From 1970 on (as written): nothing is older, and PostgreSQL has no year 0 (the recount would fail).
+    revenueSince: isoTime.regex(/^(?:19[7-9][0-9]|[2-9][0-9]{3})-/, 'must be 1970-01-01 or later').optional(),
   })
   .strict();
 
