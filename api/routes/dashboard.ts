@@ -20,7 +20,8 @@ export const ReconcileBody = z
   .object({
     /** Recount revenue from this time on (default: the last 48 hours); 1970-01-01T00:00:00Z rebuilds it all. */
     // From 1970 on (as written): nothing is older, and PostgreSQL has no year 0 (the recount would fail).
-    revenueSince: isoTime.regex(/^(?:19[7-9][0-9]|[2-9][0-9]{3})-/, 'must be 1970-01-01 or later').optional(),
+    // Only a string that starts with a year is judged here, so a non-time gets the one message above.
+    revenueSince: isoTime.regex(/^(?:(?![0-9]{4}-)|19[7-9][0-9]-|[2-9][0-9]{3}-)/, 'must be 1970-01-01 or later').optional(),
   })
   .strict();
 
