@@ -78,7 +78,12 @@ test('with the bookings worker down, cancel answers 503 WORKER_UNAVAILABLE with 
   } finally {
     await stack.startWorkers();
   }
-  const ok = await stack.api().post(`/v1/bookings/${body.bookingId}/cancel`, { reason: 'customer called' }).set('Idempotency-Key', 'cancel-1').expect(200);
+  // A client retries with the same key until it gets an answer (a worker just back may still be warming up).
+  const ok = await eventually(async () => {
+    const res = await stack.api().post(`/v1/bookings/${body.bookingId}/cancel`, { reason: 'customer called' }).set('Idempotency-Key', 'cancel-1');
+    if (res.status !== 503) return res;
+  }, 60_000, 500);
+  expect(ok.status).toBe(200);
   expect(ok.body.status).toBe('CANCELLED');
   const again = await stack.api().post(`/v1/bookings/${body.bookingId}/cancel`, { reason: 'customer called' }).set('Idempotency-Key', 'cancel-1').expect(200);
   expect(again.body).toEqual(ok.body);
@@ -98,7 +103,11 @@ test('with no worker polling, a cancel that timed out is applied when the worker
   while ((await eventsOf(body.bookingId, 'cancel')) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   expect(await eventsOf(body.bookingId, 'cancel')).toBe(1);
   // The retry now finds the late-applied result (the workflow has closed; Temporal still answers it).
-  const retried = await stack.api().post(`/v1/bookings/${body.bookingId}/cancel`, {}).set('Idempotency-Key', 'cancel-late').expect(200);
+  const retried = await eventually(async () => {
+    const res = await stack.api().post(`/v1/bookings/${body.bookingId}/cancel`, {}).set('Idempotency-Key', 'cancel-late');
+    if (res.status !== 503) return res;
+  }, 60_000, 500);
+  expect(retried.status).toBe(200);
   expect(retried.body.status).toBe('CANCELLED');
   expect(await eventsOf(body.bookingId, 'cancel')).toBe(1);
 });
