@@ -7,16 +7,14 @@ import type { Db, Prisma } from './client';
 import { isUniqueViolation } from './errors';
 import { lockBookingForSummary, recordBookingSummary, type SummaryBooking } from './dashboard-store';
 import type { BookingAction, BookingFacts, BookingStatus } from '../domain/booking';
+import type { RequestMeta } from '../domain/request-meta';
 
 const ACTIVE: BookingStatus[] = ['CONFIRMED', 'ONGOING', 'OVERDUE'];
 
 export type NewBooking = BookingFacts<Date>;
 
-export interface Actor {
-  /** `system` for timers; `<role>:<key id>` for API callers. */
-  actor: string;
-  requestId?: string;
-}
+/** Who asks (the one declaration is domain/request-meta.ts). */
+export type Actor = RequestMeta;
 
 export type CreateResult =
   | { kind: 'created'; booking: BookingRow }

@@ -9,7 +9,7 @@ import { Prisma } from '../generated/prisma/client';
 import type { Db } from './client';
 import { isUniqueViolation } from './errors';
 import type { Audience, CampaignStatus, CampaignTemplate, Channel } from '../domain/campaign';
-import type { RequestMeta } from '../workflows/booking-messages';
+import type { RequestMeta } from '../domain/request-meta';
 
 type Tx = Prisma.TransactionClient;
 

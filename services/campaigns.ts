@@ -11,7 +11,7 @@ import {
   type CampaignRow,
 } from '../db/campaign-store';
 import { unknownPlaceholders, usesPromoCode, workflowIdForCampaign, type Audience, type CampaignTemplate, type Channel } from '../domain/campaign';
-import type { RequestMeta } from '../workflows/booking-messages';
+import type { RequestMeta } from '../domain/request-meta';
 import {
   cancelCampaignUpdate,
   pauseUpdate,

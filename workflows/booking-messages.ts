@@ -2,6 +2,7 @@
 // by the command layer without loading the workflow itself (defineUpdate/defineQuery only name things).
 import * as wf from '@temporalio/workflow';
 import type { BookingAction, BookingFacts, BookingStatus } from '../domain/booking';
+import type { RequestMeta } from '../domain/request-meta';
 
 export interface BookingSettings {
   noShowGraceMs: number;
@@ -21,11 +22,7 @@ export interface BookingInput extends BookingFacts<string> {
   settings: BookingSettings;
 }
 
-export interface RequestMeta {
-  /** `<role>:<key id>` of the API caller. */
-  actor: string;
-  requestId?: string;
-}
+export type { RequestMeta } from '../domain/request-meta';
 
 export interface BookingHistoryEntry {
   seq: number;

@@ -1,5 +1,6 @@
 // The incident workflow's contract: its input, who acts, and the updates and query it answers.
 // Imported by the command layer without loading the workflow itself (defineUpdate/defineQuery only name things).
+import type { RequestMeta } from '../domain/request-meta';
 import * as wf from '@temporalio/workflow';
 import type { ComponentState, DeclareIncident, IncidentRole, IncidentState, Retrospective, Severity } from '../domain/incident';
 
@@ -10,11 +11,8 @@ export interface IncidentInput {
   carried?: IncidentState;
 }
 
-export interface Actor {
-  /** `<role>:<key id>` of the API caller, or `system:<component>` for Keel's own tools. */
-  actor: string;
-  requestId?: string;
-}
+/** Who asks (the one declaration is domain/request-meta.ts). */
+export type Actor = RequestMeta;
 
 export const incidentStateQuery = wf.defineQuery<IncidentState>('state');
 export const assignRoleUpdate = wf.defineUpdate<IncidentState, [Actor & { role: IncidentRole; holder: string }]>('assignRole');
