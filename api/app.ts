@@ -122,15 +122,8 @@ export function createApp(deps: AppDeps): Express {
   const openapi = openApiDocument(deps.incidents.components);
   // 405 (with Allow) for a method a documented path does not have; 204 + Allow for OPTIONS.
   app.use(methodNotAllowed(openapi));
-  // Bulk uploads read their own, larger bodies (after authentication and the role check), so they are
-  // mounted before the global JSON parser and its KEEL_BODY_LIMIT.
-  app.use('/v1/users', authenticate(keys), usersRouter(services));
-  app.use('/v1/promo-pools', authenticate(keys), promoPoolsRouter(services));
-  // A campaign's explicit audience may list up to 100,000 user ids.
-  app.use('/v1/campaigns', express.json({ limit: '8mb', strict: true }));
-  app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
-  app.use(refuseNulCharacters);
-
+  // Public, no key and no body: health, metrics, the status page, the consoles, the API document.
+  // They come before the body parsers, which only /v1 (authenticated) routes need.
   app.use(healthRouter(services));
   // Prometheus scrapes without a key: protect it at the network level (README, Metrics).
   app.get('/metrics', metricsHandler({ scrapeUrls: deps.metricsScrapeUrls }));
@@ -143,7 +136,18 @@ export function createApp(deps: AppDeps): Express {
     res.json(openapi);
   });
 
+  // Authentication before any body is read: a request without a valid key is answered 401 whatever
+  // it carries (a 9 MB or gzip body is never buffered, inflated or parsed for a stranger).
   app.use('/v1', authenticate(keys));
+  // Bulk uploads read their own, larger bodies (after the role check), so they are mounted before
+  // the global JSON parser and its KEEL_BODY_LIMIT.
+  app.use('/v1/users', usersRouter(services));
+  app.use('/v1/promo-pools', promoPoolsRouter(services));
+  // A campaign's explicit audience may list up to 100,000 user ids.
+  app.use('/v1/campaigns', express.json({ limit: '8mb', strict: true }));
+  app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
+  app.use(refuseNulCharacters);
+
   app.use('/v1/bookings', bookingsRouter(services));
   app.use('/v1/admin/log-level', logLevelRouter(services));
   app.use('/v1/campaigns', campaignsRouter(services));

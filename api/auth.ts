@@ -22,12 +22,15 @@ export function parseApiKeys(spec: string): KeyEntry[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
-    .map((pair) => {
+    .map((pair, n) => {
       const i = pair.indexOf(':');
       const role = pair.slice(0, i) as Role;
       const token = pair.slice(i + 1);
       if (i < 1 || !ROLES.includes(role) || token.length < 16) {
-        throw new Error(`KEEL_API_KEYS: "${pair.slice(0, 12)}..." must be role:token with role in ${ROLES.join('|')} and a token of 16+ characters`);
+        // Names the entry by position and its role only when it is one: no character of what may be a
+        // token ever reaches an error message or a log.
+        const which = ROLES.includes(role) ? `entry ${n + 1} (role ${role})` : `entry ${n + 1}`;
+        throw new Error(`KEEL_API_KEYS: ${which} must be role:token with role in ${ROLES.join('|')} and a token of 16+ characters`);
       }
       const digest = createHash('sha256').update(token).digest();
       return { digest, caller: { role, actor: `${role}:${digest.toString('hex').slice(0, 8)}` } };

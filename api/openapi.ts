@@ -224,8 +224,9 @@ interface Op {
 }
 
 /**
- * An operation with the answers every route has: 400 (every route sits behind the JSON body parser,
- * so even a GET answers 400 MALFORMED_JSON, 413 and 415 for a body it was sent), 500, and by its
+ * An operation with the answers every route has: 400 (every keyed route sits behind the JSON body
+ * parser, after authentication, so even a GET answers 400 MALFORMED_JSON, 413 and 415 for a body it
+ * was sent; public routes never read a body), 500, and by its
  * nature 401/403 (keyed routes; 403 only when some role is refused) and 503.
  */
 function op(o: Op): Json {
@@ -529,9 +530,9 @@ function reportPaths(components: string[]) {
   return {
     '/v1/health/stuck': {
       get: op({
-        summary: 'What the stuck-work watchdog found on its latest run: {checkedAt, stale, stuck: [{kind, id, since, ageMs, summary, evidence, workflowId, link}], counts, errors, incidentId}; ?fresh=true detects inline without storing or opening an incident',
+        summary: 'What the stuck-work watchdog found on its latest run: {checkedAt, stale, stuck: [{kind, id, since, ageMs, summary, evidence, workflowId, link}], counts, errors, incidentId}; ?fresh=true (operator and commander keys only; others 403 FORBIDDEN) detects inline without storing or opening an incident',
         roles: ALL_ROLES, parameters: queryParams(StuckQuery), backend: true,
-        responses: { '200': ok('the findings') },
+        responses: { '200': ok('the findings'), '403': ref('Forbidden') },
       }),
     },
     '/v1/reports': {

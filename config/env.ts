@@ -123,6 +123,13 @@ const EnvSchema = z.object({
     .default('')
     .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
     .pipe(z.array(z.url())),
+  /** Where operations alerts (overdue cars, escalated incident steps) are e-mailed, comma-separated;
+   *  never a user of the users table. Unset: they are kept in notification_outbox only. */
+  KEEL_OPS_ALERT_EMAILS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
+    .pipe(z.array(z.email({ message: 'must be comma-separated e-mail addresses' })).max(20)),
   /** IANA time zone of the business day: the dashboard's "today's revenue" runs from local midnight to midnight. */
   KEEL_BUSINESS_TIME_ZONE: z.string().default('Europe/Paris').refine(isValidTimeZone, 'must be an IANA time zone, e.g. Europe/Paris'),
 });

@@ -18,6 +18,7 @@ import type { Logger } from '../config/logger';
 import type { RunbookSnapshot, Severity } from '../domain/incident';
 import type { WatchdogSettings } from '../domain/watchdog';
 import { loadRunbooks } from '../runbooks/load';
+import { redactingProviders } from '../providers/redacting';
 import { TemporalGateway } from '../services/temporal';
 import type { Db } from '../db/client';
 import type { Channel } from '../domain/campaign';
@@ -33,6 +34,8 @@ export interface WorkerDeps {
   statusComponents: string[];
   /** Message providers per channel (providers/index.ts builds them from configuration). */
   providers: Record<Channel, BatchingProvider>;
+  /** Where operations alerts are e-mailed (KEEL_OPS_ALERT_EMAILS); never a user id. */
+  operationsAddresses?: readonly string[];
   /** Provider limits per channel, messages per second. */
   channelRates?: Partial<Record<Channel, number>>;
   /** Pre-bundled workflow code (tests bundle once); otherwise bundled from workflows/ at start. */
@@ -47,6 +50,8 @@ export interface WorkerDeps {
 }
 
 export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promise<Worker> {
+  // Provider error texts lose any address before an activity logs or records them (providers/redacting.ts).
+  const providers = redactingProviders(deps.providers);
   const common = {
     connection: deps.connection,
     namespace: deps.namespace,
@@ -64,8 +69,8 @@ export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promi
         ...common,
         ...workflows,
         activities: {
-          ...createNotificationActivities({ db: deps.db, providers: deps.providers }),
-          ...createCampaignActivities({ db: deps.db, providers: deps.providers, channelRates: deps.channelRates }),
+          ...createNotificationActivities({ db: deps.db, providers, operationsAddresses: deps.operationsAddresses }),
+          ...createCampaignActivities({ db: deps.db, providers, channelRates: deps.channelRates }),
         },
       });
     case 'incidents':

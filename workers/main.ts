@@ -74,6 +74,7 @@ async function main(): Promise<void> {
         statusComponents: env.KEEL_STATUS_COMPONENTS,
         providers,
         channelRates: rateLimits(env),
+        operationsAddresses: env.KEEL_OPS_ALERT_EMAILS,
         runbooks: watchdogRunbooks,
         watchdog: watchdogSettingsFromEnv(env),
         logger,

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { CHANNELS } from '../../domain/campaign';
 import * as campaigns from '../../services/campaigns';
 import type { Services } from '../../services/context';
-import { allow } from '../auth';
+import { allow, callerOf } from '../auth';
+import { deliveryForRole } from '../personal-data';
 import { commandContext, IDEMPOTENCY_KEY } from '../context';
 import { businessId, isoTime, parse } from '../validation';
 
@@ -51,7 +52,9 @@ export function campaignsRouter(services: Services): Router {
 
   r.get('/:id/deliveries', READ, async (req, res) => {
     const id = idOf(req);
-    res.json(await campaigns.listDeliveries(services, id, parse(DeliveriesQuery, req.query, 'query')));
+    const page = await campaigns.listDeliveries(services, id, parse(DeliveriesQuery, req.query, 'query'));
+    const { role } = callerOf(req);
+    res.json({ ...page, deliveries: page.deliveries.map((d) => deliveryForRole(d, role)) });
   });
 
   for (const [path, verb] of [['pause', campaigns.pauseCampaign], ['resume', campaigns.resumeCampaign], ['cancel', campaigns.cancelCampaign], ['retry-failed', campaigns.retryFailed]] as const) {

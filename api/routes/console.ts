@@ -7,6 +7,13 @@ const CONSOLE_DIR = `${__dirname}/../../console`;
 
 export function consoleRouter(): Router {
   const r = Router();
+  // The consoles take an API key: no other site may frame them (clickjacking). CSP frame-ancestors
+  // for current browsers, X-Frame-Options for old ones.
+  r.use('/console', (_req, res, next) => {
+    res.setHeader('Content-Security-Policy', "frame-ancestors 'none'");
+    res.setHeader('X-Frame-Options', 'DENY');
+    next();
+  });
   const page = (file: string): RequestHandler => (_req, res) => res.sendFile(file, { root: CONSOLE_DIR });
   r.get('/console/incidents/:id', page('incident.html'));
   r.get('/console/incidents', page('incidents.html'));

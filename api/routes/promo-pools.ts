@@ -14,7 +14,7 @@
 // Uploads are larger than the app-wide JSON limit, so this router parses its own body after the role
 // check and the Idempotency-Key check. Mount it (behind authenticate) BEFORE the app's global
 // express.json so its limit applies:
-//   app.use('/v1/promo-pools', authenticate(keys), promoPoolsRouter(services));
+//   app.use('/v1', authenticate(keys)); app.use('/v1/promo-pools', promoPoolsRouter(services));
 import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import { MAX_CODES_PER_POOL } from '../../domain/campaign';

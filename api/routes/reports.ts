@@ -7,6 +7,7 @@ import { SEVERITIES } from '../../domain/incident';
 import type { CommandContext, Services } from '../../services/context';
 import * as reports from '../../services/reports';
 import { allow, callerOf } from '../auth';
+import { reportForRole } from '../personal-data';
 import { businessId, isoTime, parse } from '../validation';
 
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
@@ -63,11 +64,13 @@ export function reportsRouter(services: Services): Router {
   });
 
   r.get('/', READ, async (req, res) => {
-    res.json(await reports.listReports(services, parse(S.List, req.query, 'query')));
+    const page = await reports.listReports(services, parse(S.List, req.query, 'query'));
+    const { role } = callerOf(req);
+    res.json({ ...page, reports: page.reports.map((rep) => reportForRole(rep, role)) });
   });
 
   r.get('/:id', READ, async (req, res) => {
-    res.json(await reports.getReport(services, id(req)));
+    res.json(reportForRole(await reports.getReport(services, id(req)), callerOf(req).role));
   });
 
   r.post('/:id/link', ACT, async (req, res) => {

@@ -3,7 +3,7 @@
 // Bodies of that size exceed the app-wide JSON limit (KEEL_BODY_LIMIT, 100kb by default), so this
 // router parses its own body with a larger limit, after the role check. For the larger limit to apply,
 // mount the router (behind authenticate) BEFORE the app's global express.json:
-//   app.use('/v1/users', authenticate(keys), usersRouter(services));
+//   app.use("/v1", authenticate(keys)); app.use("/v1/users", usersRouter(services));
 // (body-parser skips a body that was already read, so mounted after it the global limit would win.)
 //
 // A batch is all or nothing: every bad entry is reported (api/user-entries.ts) and nothing is written

@@ -52,6 +52,8 @@ export interface StackOptions {
   playbookSettings?: { timeoutMs?: number; maxRows?: number };
   /** Deadline of an action's update (KEEL_UPDATE_TIMEOUT); default 5 s. */
   updateTimeoutMs?: number;
+  /** Where operations alerts are e-mailed (KEEL_OPS_ALERT_EMAILS); default none. */
+  operationsAddresses?: string[];
 }
 
 export const TEST_COMPONENTS = ['booking-api', 'car-unlock', 'payments'];
@@ -133,6 +135,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       connection, clientConnection, namespace: 'default', db: workerDb, taskQueuePrefix: prefix,
       workflowBundle: await workflowBundle(), statusComponents: opts.components ?? TEST_COMPONENTS,
       providers: { email: outbox, sms: outbox, push: outbox, ...opts.providers },
+      operationsAddresses: opts.operationsAddresses,
     };
     workers = await Promise.all((opts.workers ?? TASK_QUEUES).map((q) => createWorker(q, deps)));
     running = workers.map((w) => w.run());
