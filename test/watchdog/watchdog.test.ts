@@ -38,7 +38,9 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const stuck = async (query = ''): Promise<StuckBody> => (await stack.api('viewer').get(`/v1/health/stuck${query}`).expect(200)).body;
+// The latest run is readable by every role (a viewer here); a fresh run is for operators and commanders.
+const stuck = async (query = ''): Promise<StuckBody> =>
+  (await stack.api(query.includes('fresh=true') ? 'operator' : 'viewer').get(`/v1/health/stuck${query}`).expect(200)).body;
 
 let lastTrigger = 0;
 /** Trigger the schedule once and wait for that run to be stored; answers GET /v1/health/stuck after it. */
