@@ -23,13 +23,13 @@ import {
 import {
   deliveryKey,
   quietUntil,
-  render,
   type Audience,
   type CampaignStatus,
   type CampaignTemplate,
   type Channel,
   type QuietHours,
 } from '../domain/campaign';
+import { compileTemplate, renderTemplate, TemplateError, type CompiledTemplate } from '../domain/template';
 import { TokenBucket } from '../providers/token-bucket';
 import type { OutgoingMessage, Provider, SendResult } from '../providers/types';
 import { recordDeliveries } from './metrics';
@@ -67,6 +67,18 @@ export interface PageResult {
 
 const CHUNK = 250;
 const PARALLEL_SENDS = 16;
+/** Rendering is synchronous: after this much of it the page lets the event loop run (heartbeats, other queues' tasks). */
+const RENDER_SLICE_MS = 20;
+
+/** The page's template parsed once, or why it cannot be (a campaign submitted before templates were Liquid). */
+function compileForPage(template: CampaignTemplate): CompiledTemplate | string {
+  try {
+    return compileTemplate(template);
+  } catch (err) {
+    if (err instanceof TemplateError) return `template: ${err.message}`;
+    throw err;
+  }
+}
 
 export function createCampaignActivities(deps: CampaignActivityDeps) {
   const channelBuckets = new Map<Channel, TokenBucket>();
@@ -149,6 +161,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
     const provider = deps.providers[p.channel];
     const channelBucket = channelBuckets.get(p.channel);
     const result: PageResult = { sent: 0, failed: 0, deferred: 0 };
+    const template = compileForPage(p.template);
     let due: PendingDelivery[] = await pendingInRange(deps.db, p.campaignId, p.channel, p.fromSeq, p.toSeq, new Date());
 
     if (p.quietHours) {
@@ -161,6 +174,13 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       const deferred = new Set(later.map((l) => l.userId));
       due = due.filter((d) => !deferred.has(d.userId));
       result.deferred = later.length;
+    }
+
+    if (typeof template === 'string') {
+      // No message of this page can be written: each fails with the reason, and no promo code is taken.
+      const recorded = await recordOutcomes(deps.db, p.campaignId, due.map((d) => ({ userId: d.userId, status: 'FAILED', error: template })));
+      recordDeliveries('campaign', p.channel, recorded);
+      return { ...result, ...recorded };
     }
 
     let lastError = '';
@@ -179,16 +199,22 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
         }
         sendable = chunk.filter((c) => c.promoCode);
       }
-      let queue = sendable.map((d) => ({
-        d,
-        m: {
-          idempotencyKey: deliveryKey(p.campaignId, d.userId),
-          channel: p.channel,
-          to: d.address ?? '',
-          subject: p.template.subject === undefined ? undefined : render(p.template.subject, { firstName: d.firstName ?? '', promoCode: d.promoCode ?? '' }),
-          body: render(p.template.body, { firstName: d.firstName ?? '', promoCode: d.promoCode ?? '' }),
-        } satisfies OutgoingMessage,
-      }));
+      // A message that cannot be rendered (a limit hit for this recipient) fails alone; the page goes on.
+      let queue: Array<{ d: PendingDelivery; m: OutgoingMessage }> = [];
+      let sliceStart = performance.now();
+      for (const d of sendable) {
+        try {
+          const { subject, body } = renderTemplate(template, { firstName: d.firstName ?? '', promoCode: d.promoCode ?? '' });
+          queue.push({ d, m: { idempotencyKey: deliveryKey(p.campaignId, d.userId), channel: p.channel, to: d.address ?? '', subject, body } });
+        } catch (err) {
+          if (!(err instanceof TemplateError)) throw err;
+          outcomes.push({ userId: d.userId, status: 'FAILED', error: `template: ${err.message}` });
+        }
+        if (performance.now() - sliceStart > RENDER_SLICE_MS) {
+          await new Promise((r) => setImmediate(r));
+          sliceStart = performance.now();
+        }
+      }
       for (let round = 1; queue.length && round <= rounds; round++) {
         if (round > 1) {
           await new Promise((r) => setTimeout(r, backoff * 2 ** (round - 2)));

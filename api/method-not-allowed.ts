@@ -9,6 +9,9 @@
 //
 // Matching follows express's defaults: case-insensitive, one trailing slash ignored, a `{param}`
 // matches one non-empty path segment whatever its value (the router then checks the value itself).
+// As OpenAPI says, a concrete path wins over a templated one: /v1/campaigns/preview is that path
+// alone, not also /v1/campaigns/{id} (of the paths a request matches, those with the most literal
+// segments count).
 import type { RequestHandler } from 'express';
 import { ApiError } from './errors';
 
@@ -19,6 +22,8 @@ export interface PathEntry {
   regex: RegExp;
   methods: Set<string>;
   item: Record<string, unknown>;
+  /** Segments that are not `{param}`: the more, the more concrete. */
+  literals: number;
 }
 
 /** The document's paths as matchers (see the matching rules above). */
@@ -29,19 +34,27 @@ export function compilePaths(paths: Record<string, object>): PathEntry[] {
       .map((segment) => (/^\{[^}]+\}$/.test(segment) ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
       .join('/');
     const methods = new Set(Object.keys(item).filter((k) => (METHODS as readonly string[]).includes(k)).map((m) => m.toUpperCase()));
-    return { template, regex: new RegExp(`^${source}/?$`, 'i'), methods, item: item as Record<string, unknown> };
+    const literals = template.split('/').filter((segment) => segment && !/^\{[^}]+\}$/.test(segment)).length;
+    return { template, regex: new RegExp(`^${source}/?$`, 'i'), methods, item: item as Record<string, unknown>, literals };
   });
+}
+
+/** The documented paths a request path is: the most concrete of those that match. */
+function matching(entries: PathEntry[], path: string): PathEntry[] {
+  const matched = entries.filter((e) => e.regex.test(path));
+  const most = Math.max(...matched.map((e) => e.literals));
+  return matched.filter((e) => e.literals === most);
 }
 
 /** The operations (path item entries) a request reaches: usually one. */
 export function operationsFor(entries: PathEntry[], method: string, path: string): unknown[] {
   const key = method.toLowerCase() === 'head' ? 'get' : method.toLowerCase();
-  return entries.filter((e) => e.regex.test(path) && e.item[key]).map((e) => e.item[key]);
+  return matching(entries, path).filter((e) => e.item[key]).map((e) => e.item[key]);
 }
 
 /** The methods a request path has, as an `Allow` value, or undefined for a path the document does not list. */
 export function allowedMethods(entries: PathEntry[], path: string): string[] | undefined {
-  const matched = entries.filter((e) => e.regex.test(path));
+  const matched = matching(entries, path);
   if (!matched.length) return undefined;
   const methods = new Set(matched.flatMap((e) => [...e.methods]));
   // express answers HEAD wherever it answers GET; OPTIONS is answered here.

@@ -16,7 +16,7 @@ import { IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_PATTERN } from './context';
 import { z } from 'zod';
 import { CancelBody, CreateBookingBody, EmptyBody, ExtendBody, TransitionBody } from './routes/bookings';
 import { incidentSchemas } from './routes/incidents';
-import { CreateCampaignBody, RateBody } from './routes/campaigns';
+import { CreateCampaignBody, PreviewBody, RateBody } from './routes/campaigns';
 import { UsersBatchBody } from './routes/users';
 import { PromoPoolJsonBody } from './routes/promo-pools';
 import { RunPlaybookBody } from './routes/playbooks';
@@ -25,6 +25,7 @@ import { reportSchemas } from './routes/reports';
 import { SetLogLevelBody } from './routes/log-level';
 import { StuckQuery } from './routes/stuck';
 import { businessId } from './validation';
+import { ALLOWED_FILTERS, ALLOWED_TAGS, SAMPLE_VALUES, TEMPLATE_LIMITS, TEMPLATE_VARIABLES } from '../domain/template';
 
 type Json = Record<string, unknown>;
 
@@ -395,6 +396,12 @@ function incidentPaths(components: string[]) {
   };
 }
 
+/** Campaign templates in one sentence (domain/template.ts). */
+const TEMPLATE_NOTE =
+  `variables ${TEMPLATE_VARIABLES.join(' and ')} (and their .size), e.g. {{ firstName | default: "there" }}; ` +
+  `tags ${ALLOWED_TAGS.join(', ')}; filters ${ALLOWED_FILTERS.join(', ')}; a render may take at most ${TEMPLATE_LIMITS.renderMs} ms, ` +
+  `${TEMPLATE_LIMITS.memory} characters of memory and ${TEMPLATE_LIMITS.outputChars} characters of output, tags nest at most ${TEMPLATE_LIMITS.nesting} deep`;
+
 function campaignPaths() {
   const W = ['service', 'operator'];
   const R = ['service', 'operator', 'viewer'];
@@ -474,8 +481,9 @@ function campaignPaths() {
       post: op({
         summary: 'Submit a campaign; the same key and body again: 200 and the same campaign',
         description:
-          'Refused with 400 VALIDATION_FAILED before anything is sent: a template placeholder other than {{firstName}} and {{promoCode}}; ' +
-          '{{promoCode}} without a promoPoolId; audience.userIds naming users that do not exist (POST /v1/users/batch); a promoPoolId ' +
+          `The template is Liquid (${TEMPLATE_NOTE}). Refused with 400 VALIDATION_FAILED before anything is sent: a template Keel refuses ` +
+          '(details.fields: {field: template.subject or template.body, message, line?, column?}); a template that uses promoCode ' +
+          'without a promoPoolId; audience.userIds naming users that do not exist (POST /v1/users/batch); a promoPoolId ' +
           'that does not exist (POST /v1/promo-pools) or has fewer free codes than the audience.',
         roles: W,
         parameters: [requiredKey],
@@ -485,6 +493,25 @@ function campaignPaths() {
           '202': ok('accepted: {campaignId, workflowId, status}'),
           '200': ok('the same submit again: the existing campaign'),
           '409': error('DUPLICATE_CONFLICT: this Idempotency-Key was used for another campaign'),
+        },
+      }),
+    },
+    '/v1/campaigns/preview': {
+      post: op({
+        summary: 'Render a template for one recipient (reads only)',
+        description:
+          `The template is Liquid (${TEMPLATE_NOTE}); it is checked as a submit checks it (400 VALIDATION_FAILED, same details). ` +
+          `With userId, that user's firstName; without, the sample "${SAMPLE_VALUES.firstName}". promoCode is always ` +
+          `"${SAMPLE_VALUES.promoCode}": a preview takes no code from a pool. The roles of a submit: it may read a user's first name.`,
+        roles: W,
+        requestBody: body(json(PreviewBody)),
+        backend: true,
+        responses: {
+          '200': ok('{subject, body}: subject null when the template has none', {
+            type: 'object', required: ['subject', 'body'],
+            properties: { subject: { type: ['string', 'null'] }, body: { type: 'string' } },
+          }),
+          '404': error('NOT_FOUND: no user with this userId'),
         },
       }),
     },

@@ -9,9 +9,7 @@ export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 /** The most codes one promo pool holds (one upload). */
 export const MAX_CODES_PER_POOL = 200_000;
 
-export const PLACEHOLDERS = ['firstName', 'promoCode'] as const;
-export type Placeholder = (typeof PLACEHOLDERS)[number];
-
+/** Liquid text (domain/template.ts holds the engine: it is not workflow-safe, this file is). */
 export interface CampaignTemplate {
   subject?: string;
   body: string;
@@ -21,22 +19,6 @@ export type Audience = { all: true } | { userIds: string[] };
 
 export function workflowIdForCampaign(idempotencyKey: string): string {
   return `campaign-${idempotencyKey}`;
-}
-
-const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
-
-/** Placeholders a template uses that Keel cannot fill. */
-export function unknownPlaceholders(t: CampaignTemplate): string[] {
-  const used = [...`${t.subject ?? ''}\n${t.body}`.matchAll(PLACEHOLDER)].map((m) => m[1]);
-  return [...new Set(used.filter((p) => !(PLACEHOLDERS as readonly string[]).includes(p)))];
-}
-
-export function usesPromoCode(t: CampaignTemplate): boolean {
-  return [...`${t.subject ?? ''}\n${t.body}`.matchAll(PLACEHOLDER)].some((m) => m[1] === 'promoCode');
-}
-
-export function render(text: string, values: Partial<Record<Placeholder, string>>): string {
-  return text.replace(PLACEHOLDER, (_m, name: string) => values[name as Placeholder] ?? '');
 }
 
 /** The address a channel sends to, or undefined when the user has none (the delivery is skipped). */

@@ -5,7 +5,7 @@ One hook, `filter_failure`, and it drops only two kinds of finding, each recogni
 1. "Schema-valid request rejected" (positive_data_acceptance) when the 400 names nothing but a
    business rule that JSON Schema cannot state and that the operation's description documents:
    endsAt after startsAt, users and pools that must exist, uniqueness of one property across
-   array items, an opaque cursor. Every field of the 400's details.fields must match one of the
+   array items, an opaque cursor, a Liquid template Keel refuses (campaign submit and preview). Every field of the 400's details.fields must match one of the
    rules below (field and message, as the API words them); a 400 that names anything else, or a
    rule on another operation, is still a finding. So the check stays on for these operations
    too, for every other reason a valid request could be refused.
@@ -27,6 +27,13 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.openapi.checks import RejectedPositiveData
 
+# A Liquid template Keel refuses (domain/template.ts, every message it words), documented on both operations.
+TEMPLATE_RULE = (
+    r"template\.(?:subject|body)",
+    r"^(?:unknown variable|unknown filter|unknown tag|tag \"[^\"]*\" is not allowed|Liquid syntax error|nested too deeply"
+    r"|tags nested more than|longer than \d+ characters|takes longer than|needs more than|renders to more than|cannot be rendered)",
+)
+
 # (method, path) -> [(field, message pattern)] : the documented rules that answer 400.
 RULES: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("POST", "/v1/bookings"): [
@@ -34,8 +41,11 @@ RULES: dict[tuple[str, str], list[tuple[str, str]]] = {
     ],
     ("POST", "/v1/campaigns"): [
         ("audience.userIds", r"unknown: "),
-        ("promoPoolId", r"unknown pool|pool smaller than the audience|required by \{\{promoCode\}\}"),
-        ("template", r"unknown placeholders: "),
+        ("promoPoolId", r"unknown pool|pool smaller than the audience|required by promoCode"),
+        TEMPLATE_RULE,
+    ],
+    ("POST", "/v1/campaigns/preview"): [
+        TEMPLATE_RULE,
     ],
     ("POST", "/v1/promo-pools"): [
         # ?name= is required with text/csv and refused with application/json.

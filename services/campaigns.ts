@@ -10,8 +10,9 @@ import {
   unclaimRetry,
   type CampaignRow,
 } from '../db/campaign-store';
-import { unknownPlaceholders, usesPromoCode, workflowIdForCampaign, type Audience, type CampaignTemplate, type Channel } from '../domain/campaign';
+import { workflowIdForCampaign, type Audience, type CampaignTemplate, type Channel } from '../domain/campaign';
 import type { RequestMeta } from '../domain/request-meta';
+import { checkTemplate, renderTemplate, SAMPLE_VALUES, TemplateError, type CompiledTemplate, type TemplateValues } from '../domain/template';
 import {
   cancelCampaignUpdate,
   pauseUpdate,
@@ -39,16 +40,24 @@ export interface CampaignRequest {
 
 const meta = (ctx: CommandContext): RequestMeta => ({ actor: ctx.actor, requestId: ctx.requestId });
 
+/** A refused template as 400 VALIDATION_FAILED: details.fields holds {field, message, line?, column?} per field. */
+const templateRefusal = (err: TemplateError) => invalid(`invalid template: ${err.message}`, err.problems);
+
+/** The template parsed and checked (domain/template.ts checkTemplate), or 400. */
+function checkedTemplate(t: CampaignTemplate): CompiledTemplate {
+  try {
+    return checkTemplate(t);
+  } catch (err) {
+    if (err instanceof TemplateError) throw templateRefusal(err);
+    throw err;
+  }
+}
+
 /** Everything that would make the campaign fail is refused here, before anything is sent. */
 async function preflight(ctx: CommandContext, body: CampaignRequest): Promise<void> {
-  const unknown = unknownPlaceholders(body.template);
-  if (unknown.length) {
-    throw invalid(`unknown placeholder(s) ${unknown.map((p) => `{{${p}}}`).join(', ')}; known: {{firstName}}, {{promoCode}}`, [
-      { field: 'template', message: `unknown placeholders: ${unknown.join(', ')}` },
-    ]);
-  }
-  if (usesPromoCode(body.template) && !body.promoPoolId) {
-    throw invalid('the template uses {{promoCode}} but no promoPoolId is given', [{ field: 'promoPoolId', message: 'required by {{promoCode}}' }]);
+  const template = checkedTemplate(body.template);
+  if (template.usesPromoCode && !body.promoPoolId) {
+    throw invalid('the template uses promoCode but no promoPoolId is given', [{ field: 'promoPoolId', message: 'required by promoCode' }]);
   }
   const reach = await audienceReach(ctx.db, body.channel, body.audience);
   if (reach.missing.length) {
@@ -102,6 +111,34 @@ export async function createCampaign(ctx: CommandContext, body: CampaignRequest)
   }
   const row = await ctx.db.campaign.findUniqueOrThrow({ where: { id: key }, select: { status: true } });
   return { created: result.kind === 'created', campaignId: key, workflowId, status: row.status };
+}
+
+export interface PreviewRequest {
+  template: CampaignTemplate;
+  /** Render with this user's first name (404 when unknown); without it, sample values. */
+  userId?: string;
+}
+
+/**
+ * A template rendered for one recipient, with the checks of a submit. The promo code is always the
+ * sample value: a preview never takes a code from a pool. Reads only.
+ */
+export async function previewTemplate(ctx: Pick<CommandContext, 'db'>, req: PreviewRequest): Promise<{ subject: string | null; body: string }> {
+  const template = checkedTemplate(req.template);
+  let values: TemplateValues = SAMPLE_VALUES;
+  if (req.userId !== undefined) {
+    const user = await ctx.db.user.findUnique({ where: { id: req.userId }, select: { firstName: true } });
+    if (!user) throw notFound(`user ${req.userId}`);
+    values = { ...SAMPLE_VALUES, firstName: user.firstName ?? '' };
+  }
+  try {
+    const message = renderTemplate(template, values);
+    return { subject: message.subject ?? null, body: message.body };
+  } catch (err) {
+    // This user's name can push a template over a limit the sample values did not.
+    if (err instanceof TemplateError) throw templateRefusal(err);
+    throw err;
+  }
 }
 
 /** The public shape of a campaign: counters straight from its row, pending and ETA derived. */

@@ -2,6 +2,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { CHANNELS } from '../../domain/campaign';
+import { MAX_BODY_CHARS, MAX_SUBJECT_CHARS } from '../../domain/template';
 import * as campaigns from '../../services/campaigns';
 import type { Services } from '../../services/context';
 import { allow, callerOf } from '../auth';
@@ -9,10 +10,12 @@ import { deliveryForRole } from '../personal-data';
 import { commandContext, IDEMPOTENCY_KEY } from '../context';
 import { businessId, isoTime, parse } from '../validation';
 
+/** Liquid text (domain/template.ts); the sizes bound what the engine parses. */
+const Template = z.strictObject({ subject: z.string().max(MAX_SUBJECT_CHARS).optional(), body: z.string().min(1).max(MAX_BODY_CHARS) });
 export const CreateCampaignBody = z.strictObject({
   name: z.string().trim().min(1).max(200),
   channel: z.enum(CHANNELS),
-  template: z.strictObject({ subject: z.string().max(300).optional(), body: z.string().min(1).max(10_000) }),
+  template: Template,
   audience: z.union([
     z.strictObject({ all: z.literal(true) }),
     z.strictObject({ userIds: z.array(businessId).min(1).max(100_000) }),
@@ -23,6 +26,7 @@ export const CreateCampaignBody = z.strictObject({
   /** Marketing messages are deferred out of the recipient's local quiet hours. */
   marketing: z.boolean().optional(),
 }) satisfies z.ZodType<campaigns.CampaignRequest>;
+export const PreviewBody = z.strictObject({ template: Template, userId: businessId.optional() }) satisfies z.ZodType<campaigns.PreviewRequest>;
 export const RateBody = z.strictObject({ ratePerSecond: z.number().int().min(1).max(100_000).nullable() });
 const DeliveriesQuery = z.strictObject({
   status: z.enum(['pending', 'sent', 'failed', 'skipped']).optional(),
@@ -44,6 +48,11 @@ export function campaignsRouter(services: Services): Router {
     const ctx = commandContext(services, req);
     const { created, ...campaign } = await campaigns.createCampaign(ctx, parse(CreateCampaignBody, req.body));
     res.status(created ? 202 : 200).json(campaign);
+  });
+
+  // Same roles as a submit: with a userId it reads that user's first name.
+  r.post('/preview', WRITE, async (req, res) => {
+    res.json(await campaigns.previewTemplate(services, parse(PreviewBody, req.body)));
   });
 
   r.get('/:id', READ, async (req, res) => {

@@ -168,7 +168,8 @@
   function campaignsPage() {
     const form = $('#campaign-form');
     const keyInput = $('#c-key');
-    const errorBox = $('.form-error', form);
+    // By its test id: the preview has an error box of its own inside the same form.
+    const errorBox = $('[data-testid="campaign-error"]', form);
     const FIELDS = ['name', 'channel', 'subject', 'body', 'userIds', 'promoPoolId', 'ratePerSecond', 'sendAt'];
     let formKey = '';
 
@@ -278,6 +279,7 @@
       },
       {
         keepDisabledOnSuccess: true,
+        errorBox,
         afterError: (box, err) => {
           if (err && err.status === 409 && err.code === 'DUPLICATE_CONFLICT') {
             // The first submit of this form reached the API (its answer was lost), then the form changed.
@@ -291,6 +293,42 @@
         },
       },
     );
+
+    // Preview: the template as one recipient gets it (POST /v1/campaigns/preview), or the API's refusal.
+    const previewButton = $('#preview');
+    const previewError = $('[data-testid="preview-error"]', form);
+    const previewResult = $('#preview-result');
+    let previewSeq = 0; // only the answer to the latest click is shown
+    async function preview() {
+      const seq = ++previewSeq;
+      const v = formValues();
+      clearError(previewError);
+      show(previewResult, false);
+      const template = { body: v.body };
+      if (v.subject.trim()) template.subject = v.subject;
+      const userId = input('previewUserId').value.trim();
+      const body = userId ? { template, userId } : { template };
+      previewButton.setAttribute('aria-busy', 'true');
+      try {
+        if (!v.body.trim()) throw new ApiFailure(0, 'VALIDATION', 'Write a message first.');
+        const res = await api('/v1/campaigns/preview', { method: 'POST', body });
+        if (seq !== previewSeq) return;
+        $('#preview-subject').textContent = res.subject === null ? '(no subject)' : res.subject;
+        $('#preview-body').textContent = res.body;
+        show(previewResult, true);
+      } catch (err) {
+        if (seq === previewSeq) showError(previewError, err);
+      } finally {
+        if (seq === previewSeq) previewButton.removeAttribute('aria-busy');
+      }
+    }
+    previewButton.addEventListener('click', () => void preview());
+    // Enter in the preview's own field previews; it must not submit (create) the campaign.
+    input('previewUserId').addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Enter') return;
+      ev.preventDefault();
+      void preview();
+    });
 
     form.addEventListener('input', saveDraft);
     form.addEventListener('change', () => {

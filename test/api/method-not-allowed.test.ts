@@ -34,6 +34,9 @@ test.each([
   ['GET', '/v1/bookings/bk-1/cancel', 'POST, OPTIONS'],
   ['PATCH', '/v1/admin/log-level', 'GET, HEAD, PUT, OPTIONS'],
   ['POST', '/v1/campaigns/c-1', 'GET, HEAD, PATCH, OPTIONS'],
+  // A concrete path wins over /v1/campaigns/{id}.
+  ['GET', '/v1/campaigns/preview', 'POST, OPTIONS'],
+  ['PATCH', '/v1/campaigns/preview', 'POST, OPTIONS'],
   ['TRACE', '/healthz', 'GET, HEAD, OPTIONS'],
   ['POST', '/status', 'GET, HEAD, OPTIONS'],
   ['DELETE', '/v1/incidents/i-1/steps/a-step/skip/', 'POST, OPTIONS'],

@@ -121,14 +121,14 @@ describe('campaigns', () => {
     expect(page2.body.deliveries[0].seq).toBe(251);
   });
 
-  test('refused before anything is sent: missing key, unknown placeholder, unknown or small pool, unknown users, bad fields', async () => {
+  test('refused before anything is sent: missing key, unknown variable, unknown or small pool, unknown users, bad fields', async () => {
     const users = await seedUsers(5);
     const small = await pool(2);
     const base = { name: 'x', channel: 'email', template: { body: 'hello {{firstName}}' }, audience: { userIds: users.map((u) => u.id) } };
     const cases: Array<[string | undefined, object, RegExp]> = [
       [undefined, base, /Idempotency-Key header is required/],
       ['bad key!', base, /Idempotency-Key/],
-      [key(), { ...base, template: { body: 'hi {{lastName}}' } }, /unknown placeholder.*lastName/],
+      [key(), { ...base, template: { body: 'hi {{lastName}}' } }, /unknown variable "lastName"/],
       [key(), { ...base, template: { body: '{{promoCode}}' } }, /no promoPoolId/],
       [key(), { ...base, template: { body: '{{promoCode}}' }, promoPoolId: 'no-such-pool' }, /unknown promo pool/],
       [key(), { ...base, template: { body: '{{promoCode}}' }, promoPoolId: small }, /2 free codes for an audience of 5/],

@@ -1,6 +1,6 @@
 // The campaign console end to end in headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core) against the full in-process stack: real Temporal, real PostgreSQL, the express
-// app listening on a local port. An operator's path: sign in, fill the form, have it refused, lose an
+// app listening on a local port. An operator's path: sign in, fill the form, preview it, have it refused, lose an
 // answer, reload, double-click and submit the same form again -> exactly one campaign, which completes
 // with every user sent once and the bounced address listed; then a rate-limited campaign is paused,
 // slowed, resumed and cancelled from its page, with the counts final.
@@ -75,7 +75,7 @@ async function seedUsers(prefix: string, n: number, extra: Array<{ id: string; e
   return users.map((u) => u.id);
 }
 
-test('a refused, lost, reloaded, double-clicked and re-submitted form creates exactly one campaign, which completes', async () => {
+test('a previewed, refused, lost, reloaded, double-clicked and re-submitted form creates exactly one campaign, which completes', async () => {
   const s = stack!;
   await seedUsers('cc1', 50, [{ id: 'cc1-bounce', email: BOUNCE, firstName: 'Bo', timezone: 'UTC' }]);
   const poolId = 'console-pool';
@@ -111,6 +111,25 @@ test('a refused, lost, reloaded, double-clicked and re-submitted form creates ex
     await page.getByTestId('audience-all').check();
     await page.getByTestId('campaign-pool').fill('no-such-pool');
     await page.screenshot({ path: FORM_SCREENSHOT, fullPage: true });
+
+    // 0. Preview: sample values, then as one user; a template the API refuses shows its reason. Nothing is created.
+    await page.getByTestId('campaign-preview').click();
+    await seeText(page.getByTestId('preview-subject'), /^Hi Alex$/);
+    await seeText(page.getByTestId('preview-body'), /^Your code: PROMO-PREVIEW$/);
+    await page.getByTestId('preview-user').fill('cc1-007');
+    await page.getByTestId('preview-user').press('Enter'); // previews; does not submit the campaign
+    await seeText(page.getByTestId('preview-subject'), /^Hi Ann7$/);
+    await page.getByTestId('campaign-body').fill('Your code: {{promoCode}}\n{{ lastName }}');
+    await page.getByTestId('campaign-preview').click();
+    await seeText(page.getByTestId('preview-error'), /unknown variable "lastName".*\(line 2, column 4\)/);
+    expect(await page.getByTestId('preview-result').isVisible()).toBe(false);
+    await page.getByTestId('campaign-body').fill('Your code: {{promoCode}}');
+    await page.getByTestId('campaign-preview').click();
+    await seeText(page.getByTestId('preview-body'), /^Your code: PROMO-PREVIEW$/);
+    expect(await page.getByTestId('preview-error').isVisible()).toBe(false);
+    expect(creates).toEqual([]);
+    expect(await s.db.campaign.count()).toBe(0);
+    expect(await s.db.promoCode.count({ where: { poolId, assignedAt: { not: null } } })).toBe(0);
 
     // 1. Refused before anything is sent; the error sits next to the form, the key stays.
     await page.getByTestId('campaign-submit').click();
