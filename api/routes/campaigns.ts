@@ -1,7 +1,8 @@
 // /v1/campaigns: submit (idempotent by the Idempotency-Key header), watch, and steer campaigns.
-import { Router, type Request } from 'express';
+import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import { CHANNELS } from '../../domain/campaign';
+import { CAMPAIGN_BODY_LIMIT, MAX_AUDIENCE_IDS } from '../../domain/campaign-audience';
 import * as campaigns from '../../services/campaigns';
 import type { Services } from '../../services/context';
 import { allow } from '../auth';
@@ -14,7 +15,8 @@ export const CreateCampaignBody = z.strictObject({
   template: z.strictObject({ subject: z.string().max(300).optional(), body: z.string().min(1).max(10_000) }),
   audience: z.union([
     z.strictObject({ all: z.literal(true) }),
-    z.strictObject({ userIds: z.array(businessId).min(1).max(100_000) }),
+    // Repeated ids are sent once; up to MAX_AUDIENCE_IDS ids (repeats included) are stored, not carried by the workflow.
+    z.strictObject({ userIds: z.array(businessId).min(1).max(MAX_AUDIENCE_IDS, `must name at most ${MAX_AUDIENCE_IDS.toLocaleString('en-US')} user ids; use {"all": true} for everyone`) }),
   ]),
   promoPoolId: businessId.optional(),
   sendAt: isoTime.optional(),
@@ -33,6 +35,17 @@ const Empty = z.strictObject({});
 /** A campaign's id is its submit's Idempotency-Key. */
 const IdParam = z.strictObject({ id: IDEMPOTENCY_KEY });
 const idOf = (req: Request) => parse(IdParam, req.params, 'path').id;
+
+/**
+ * The submit's body parser, with room for MAX_AUDIENCE_IDS ids (CAMPAIGN_BODY_LIMIT), after the role
+ * check so no unauthenticated caller makes the API read tens of MB. Mount it behind authenticate and
+ * BEFORE the app's global express.json (body-parser skips a body already read), like /v1/users.
+ */
+export function campaignSubmitBody(): Router {
+  const r = Router();
+  r.post('/', allow('service', 'operator'), express.json({ limit: CAMPAIGN_BODY_LIMIT, strict: true }));
+  return r;
+}
 
 export function campaignsRouter(services: Services): Router {
   const r = Router();
