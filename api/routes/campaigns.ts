@@ -9,6 +9,14 @@ import { allow } from '../auth';
 import { commandContext, IDEMPOTENCY_KEY } from '../context';
 import { businessId, isoTime, parse } from '../validation';
 
+/** A union's own message says nothing ("Invalid input"): an audience naming userIds gets that branch's first issue. */
+function audienceError(issue: { input?: unknown; errors?: Array<Array<{ message: string; path?: PropertyKey[] }>> }): string {
+  const listed = typeof issue.input === 'object' && issue.input !== null && 'userIds' in issue.input;
+  const first = listed ? issue.errors?.[1]?.[0] : undefined;
+  if (!first) return 'must be {"all": true} or {"userIds": [...]}';
+  return first.path?.length ? `${first.path.map(String).join('.')}: ${first.message}` : first.message;
+}
+
 export const CreateCampaignBody = z.strictObject({
   name: z.string().trim().min(1).max(200),
   channel: z.enum(CHANNELS),
@@ -17,7 +25,7 @@ export const CreateCampaignBody = z.strictObject({
     z.strictObject({ all: z.literal(true) }),
     // Repeated ids are sent once; up to MAX_AUDIENCE_IDS ids (repeats included) are stored, not carried by the workflow.
     z.strictObject({ userIds: z.array(businessId).min(1).max(MAX_AUDIENCE_IDS, `must name at most ${MAX_AUDIENCE_IDS.toLocaleString('en-US')} user ids; use {"all": true} for everyone`) }),
-  ]),
+  ], { error: audienceError }),
   promoPoolId: businessId.optional(),
   sendAt: isoTime.optional(),
   ratePerSecond: z.number().int().min(1).max(100_000).optional(),
