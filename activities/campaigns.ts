@@ -122,17 +122,30 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
   }
 
   return {
-    /** The campaign's status, as the workflow sees it; `command` when a command changed it (audited). */
-    async setCampaignStatus(args: { campaignId: string; status: CampaignStatus; command?: { action: CampaignAction } & CampaignCommand }): Promise<void> {
-      await setCampaignStatus(deps.db, args.campaignId, args.status, args.command);
+    /**
+     * The campaign's status, as the workflow sees it; `command` when a command changed it (audited).
+     * `from` is the status the workflow last wrote: a row elsewhere (a finished campaign met by a run
+     * revived after retention) is refused for good, so that run fails before it sends anything.
+     */
+    async setCampaignStatus(args: {
+      campaignId: string; status: CampaignStatus; from?: CampaignStatus; command?: { action: CampaignAction } & CampaignCommand;
+    }): Promise<void> {
+      const w = await setCampaignStatus(deps.db, args.campaignId, args.status, args.command, args.from);
+      if (w.kind === 'stale') {
+        throw ApplicationFailure.create({
+          message: `campaign ${args.campaignId} is ${w.status}, not ${args.from}: this run may not move it to ${args.status}`,
+          type: 'StaleCampaignStatus', nonRetryable: true, details: [{ status: w.status, expected: args.from, wanted: args.status }],
+        });
+      }
     },
 
     async setCampaignRate(args: { campaignId: string; ratePerSecond: number | null; command?: CampaignCommand }): Promise<void> {
       await setCampaignRate(deps.db, args.campaignId, args.ratePerSecond, args.command);
     },
 
-    async snapshotAudience(args: { campaignId: string; channel: Channel; audience: Audience }): Promise<{ total: number; maxSeq: number }> {
-      return snapshotAudience(deps.db, args.campaignId, args.channel, args.audience);
+    /** Reads the audience from the campaign's row and table; `audience` (runs started before) is ignored. */
+    async snapshotAudience(args: { campaignId: string; channel: Channel; audience?: Audience }): Promise<{ total: number; maxSeq: number }> {
+      return snapshotAudience(deps.db, args.campaignId, args.channel);
     },
 
     async nextPending(args: { campaignId: string }): Promise<{ count: number; dueAt: string | null }> {

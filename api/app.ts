@@ -24,7 +24,7 @@ import { dashboardRouter } from './routes/dashboard';
 import { statusRouter } from './routes/status';
 import type { RunbookSnapshot, Severity } from '../domain/incident';
 import type { CampaignSettings } from '../workflows/campaign';
-import { campaignsRouter } from './routes/campaigns';
+import { campaignSubmitBody, campaignsRouter } from './routes/campaigns';
 import { promoPoolsRouter } from './routes/promo-pools';
 import { usersRouter } from './routes/users';
 import { reportsRouter } from './routes/reports';
@@ -143,8 +143,8 @@ export function createApp(deps: AppDeps): Express {
   // the global JSON parser and its KEEL_BODY_LIMIT.
   app.use('/v1/users', usersRouter(services));
   app.use('/v1/promo-pools', promoPoolsRouter(services));
-  // A campaign's explicit audience may list up to 100,000 user ids.
-  app.use('/v1/campaigns', express.json({ limit: '8mb', strict: true }));
+  // A campaign's explicit audience may list up to 1,000,000 user ids (POST /v1/campaigns only).
+  app.use('/v1/campaigns', campaignSubmitBody());
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb', strict: true }));
   app.use(refuseNulCharacters);
 

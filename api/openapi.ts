@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { CancelBody, CreateBookingBody, EmptyBody, ExtendBody, TransitionBody } from './routes/bookings';
 import { incidentSchemas } from './routes/incidents';
 import { CreateCampaignBody, PreviewBody, RateBody } from './routes/campaigns';
+import { CAMPAIGN_BODY_LIMIT, MAX_AUDIENCE_IDS } from '../domain/campaign-audience';
 import { UsersBatchBody } from './routes/users';
 import { PromoPoolJsonBody } from './routes/promo-pools';
 import { RunPlaybookBody } from './routes/playbooks';
@@ -483,8 +484,12 @@ function campaignPaths() {
         description:
           `The template is Liquid (${TEMPLATE_NOTE}). Refused with 400 VALIDATION_FAILED before anything is sent: a template Keel refuses ` +
           '(details.fields: {field: template.subject or template.body, message, line?, column?}); a template that uses promoCode ' +
-          'without a promoPoolId; audience.userIds naming users that do not exist (POST /v1/users/batch); a promoPoolId ' +
-          'that does not exist (POST /v1/promo-pools) or has fewer free codes than the audience.',
+          'without a promoPoolId; audience.userIds naming users that do not exist (POST /v1/users/batch), or more than ' +
+          `${MAX_AUDIENCE_IDS.toLocaleString('en-US')} ids; a promoPoolId ` +
+          'that does not exist (POST /v1/promo-pools) or has fewer free codes than the audience. An explicit audience is stored with the ' +
+          'campaign (a repeated id is sent once), so any size up to the limit is accepted alike: 202. The body may be up to ' +
+          `${CAMPAIGN_BODY_LIMIT} (413 PAYLOAD_TOO_LARGE beyond). A finished campaign submitted again, however long after, answers 200 ` +
+          'and is never sent again.',
         roles: W,
         parameters: [requiredKey],
         requestBody: body(json(CreateCampaignBody)),
@@ -493,6 +498,7 @@ function campaignPaths() {
           '202': ok('accepted: {campaignId, workflowId, status}'),
           '200': ok('the same submit again: the existing campaign'),
           '409': error('DUPLICATE_CONFLICT: this Idempotency-Key was used for another campaign'),
+          '413': error(`PAYLOAD_TOO_LARGE: the body exceeds ${CAMPAIGN_BODY_LIMIT}`),
         },
       }),
     },

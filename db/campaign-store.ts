@@ -9,6 +9,7 @@ import { Prisma } from '../generated/prisma/client';
 import type { Db } from './client';
 import { isUniqueViolation } from './errors';
 import type { Audience, CampaignStatus, CampaignTemplate, Channel } from '../domain/campaign';
+import { distinctUserIds, isWholeUserBase, type StoredAudience } from '../domain/campaign-audience';
 import type { RequestMeta } from '../domain/request-meta';
 
 type Tx = Prisma.TransactionClient;
@@ -78,6 +79,19 @@ export function campaignRequestHash(c: Omit<NewCampaign, 'id' | 'workflowId' | '
     .digest('hex');
 }
 
+/** Ids per INSERT of an explicit audience: one statement's arrays stay a few MB. */
+const AUDIENCE_BATCH = 50_000;
+
+/** An explicit audience's distinct ids into campaign_audience, positions 1..n in request order. */
+async function insertAudience(tx: Tx, campaignId: string, ids: string[]): Promise<void> {
+  for (let from = 0; from < ids.length; from += AUDIENCE_BATCH) {
+    const batch = ids.slice(from, from + AUDIENCE_BATCH);
+    await tx.$executeRaw`
+      INSERT INTO "campaign_audience" ("campaign_id", "position", "user_id")
+      SELECT ${campaignId}, (${from}::int + x.ord)::int, x.user_id FROM unnest(${batch}::text[]) WITH ORDINALITY AS x(user_id, ord)`;
+  }
+}
+
 export async function createCampaign(
   db: Db,
   c: NewCampaign,
@@ -86,6 +100,8 @@ export async function createCampaign(
   const requestHash = campaignRequestHash(c);
   const existing = await db.campaign.findUnique({ where: { idempotencyKey: c.idempotencyKey } });
   if (existing) return { kind: existing.requestHash === requestHash ? 'existing' : 'different_request', campaign: existing };
+  const ids = distinctUserIds(c.audience);
+  const audience: StoredAudience = 'all' in c.audience ? { all: true } : { listed: ids.length };
   try {
     const campaign = await db.$transaction(async (tx) => {
       const row = await tx.campaign.create({
@@ -94,13 +110,16 @@ export async function createCampaign(
           // that CampaignTemplate lacks: tsc rejects the line without the cast.
           // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
           id: c.id, idempotencyKey: c.idempotencyKey, requestHash, name: c.name, channel: c.channel, template: c.template as object,
-          audience: c.audience, promoPoolId: c.promoPoolId ?? null, sendAt: c.sendAt ?? null, ratePerSecond: c.ratePerSecond ?? c.defaultRatePerSecond ?? null,
+          audience, promoPoolId: c.promoPoolId ?? null, sendAt: c.sendAt ?? null, ratePerSecond: c.ratePerSecond ?? c.defaultRatePerSecond ?? null,
           marketing: c.marketing, workflowId: c.workflowId,
         },
       });
+      // In the row's transaction: a campaign never exists with half its audience.
+      await insertAudience(tx, c.id, ids);
       await audit(tx, c.id, 'create', who, { name: c.name, channel: c.channel, ratePerSecond: row.ratePerSecond, sendAt: c.sendAt?.toISOString() ?? null });
       return row;
-    });
+      // Prisma's default 5 s would cut a large audience short on a busy database (~1 s per 100,000 ids measured).
+    }, { maxWait: 10_000, timeout: 30_000 + Math.ceil(ids.length / 1000) * 200 });
     return { kind: 'created', campaign };
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
@@ -108,6 +127,19 @@ export async function createCampaign(
     const winner = await db.campaign.findUniqueOrThrow({ where: { idempotencyKey: c.idempotencyKey } });
     return { kind: winner.requestHash === requestHash ? 'existing' : 'different_request', campaign: winner };
   }
+}
+
+/**
+ * The submit started the campaign's workflow: from now on a resubmit answers the row and never starts
+ * another lifecycle (Temporal forgets closed runs after retention; this row does not).
+ */
+export async function markWorkflowStarted(db: Db, id: string): Promise<void> {
+  await db.campaign.updateMany({ where: { id, workflowStartedAt: null }, data: { workflowStartedAt: new Date() } });
+}
+
+/** Whether a campaign's lifecycle has begun: its workflow was started, or the row has moved on. */
+export function lifecycleStarted(c: Pick<CampaignRow, 'workflowStartedAt' | 'startedAt' | 'status'>): boolean {
+  return c.workflowStartedAt !== null || c.startedAt !== null || c.status !== 'SCHEDULED';
 }
 
 /** Undo a creation whose workflow could not be started, so a retry starts afresh; the audit says so. */
@@ -118,12 +150,24 @@ export async function deleteUnstartedCampaign(db: Db, id: string, who: RequestMe
   });
 }
 
-/** The workflow's status write; a command's (pause, resume, cancel) carries its audit row. */
-export async function setCampaignStatus(db: Db, id: string, status: CampaignStatus, cmd?: { action: CampaignAction } & CampaignCommand): Promise<void> {
+export type StatusWrite = { kind: 'written' | 'unchanged' } | { kind: 'stale'; status: CampaignStatus };
+
+/**
+ * The workflow's status write, a compare-and-set: it moves the row only from `from`, the status the
+ * workflow last wrote. A row already at `status` is an activity retried after its commit (unchanged);
+ * any other status is `stale` - e.g. a run revived after retention meeting a finished campaign - and
+ * the row is left alone. A command's (pause, resume, cancel) write carries its audit row. Without
+ * `from` (activities scheduled before the compare-and-set) the write is unconditional, as it was.
+ */
+export async function setCampaignStatus(
+  db: Db, id: string, status: CampaignStatus, cmd?: { action: CampaignAction } & CampaignCommand, from?: CampaignStatus,
+): Promise<StatusWrite> {
   const at = new Date();
-  await db.$transaction(async (tx) => {
-    if (!(await lockCampaign(tx, id))) return;
-    if (cmd && !(await firstTime(tx, id, cmd.action, cmd))) return;
+  return db.$transaction(async (tx): Promise<StatusWrite> => {
+    const [row] = await tx.$queryRaw<Array<{ status: CampaignStatus }>>`SELECT status::text AS status FROM "campaigns" WHERE id = ${id} FOR UPDATE`;
+    if (!row) return { kind: 'unchanged' };
+    if (cmd && !(await firstTime(tx, id, cmd.action, cmd))) return { kind: 'unchanged' };
+    if (from !== undefined && row.status !== from) return row.status === status ? { kind: 'unchanged' } : { kind: 'stale', status: row.status };
     if (cmd) await audit(tx, id, cmd.action, cmd, { status });
     await tx.campaign.update({
       where: { id },
@@ -131,6 +175,7 @@ export async function setCampaignStatus(db: Db, id: string, status: CampaignStat
       data: { status, updatedAt: at, finishedAt: ['COMPLETED', 'CANCELLED', 'FAILED'].includes(status) ? at : null },
     });
     if (status === 'RUNNING') await tx.campaign.updateMany({ where: { id, startedAt: null }, data: { startedAt: at } });
+    return { kind: 'written' };
   });
 }
 
@@ -160,7 +205,7 @@ export async function audienceReach(db: Db, channel: Channel, audience: Audience
     const [row] = await db.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM "users" u WHERE NOT u.opted_out AND ${address} IS NOT NULL`;
     return { missing: [], sendable: row.n };
   }
-  const ids = [...new Set(audience.userIds)];
+  const ids = distinctUserIds(audience);
   const rows = await db.$queryRaw<Array<{ id: string; sendable: boolean }>>`
     SELECT u.id, (NOT u.opted_out AND ${address} IS NOT NULL) AS sendable FROM "users" u WHERE u.id = ANY(${ids}::text[])`;
   const found = new Set(rows.map((x) => x.id));
@@ -168,19 +213,24 @@ export async function audienceReach(db: Db, channel: Channel, audience: Audience
 }
 
 /**
- * Freeze the audience: one delivery row per recipient, numbered in a stable order. Opted-out users and
- * users without an address on the channel are recorded as SKIPPED. One statement, so a retried
- * activity either finds it done (nothing inserted) or does all of it.
+ * Freeze the audience: one delivery row per recipient, numbered in a stable order (by user id). The
+ * audience is the campaign row's: every user, or the ids of its campaign_audience rows (ids that name
+ * no user have no delivery; the submit refuses them). Opted-out users and users without an address on
+ * the channel are recorded as SKIPPED. One statement, so a retried activity either finds it done
+ * (nothing inserted) or does all of it.
  */
-export async function snapshotAudience(db: Db, campaignId: string, channel: Channel, audience: Audience): Promise<{ total: number; maxSeq: number }> {
+export async function snapshotAudience(db: Db, campaignId: string, channel: Channel): Promise<{ total: number; maxSeq: number }> {
   const address = ADDRESS_COLUMN[channel];
-  const filter = 'all' in audience ? Prisma.sql`TRUE` : Prisma.sql`u.id = ANY(${audience.userIds}::text[])`;
+  const { audience } = await db.campaign.findUniqueOrThrow({ where: { id: campaignId }, select: { audience: true } });
+  const source = isWholeUserBase(audience)
+    ? Prisma.sql`"users" u`
+    : Prisma.sql`"campaign_audience" a JOIN "users" u ON u.id = a.user_id AND a.campaign_id = ${campaignId}`;
   await db.$executeRaw`
     INSERT INTO "deliveries" ("campaign_id", "user_id", "seq", "status", "last_error")
     SELECT ${campaignId}, u.id, (ROW_NUMBER() OVER (ORDER BY u.id))::int,
            (CASE WHEN u.opted_out OR ${address} IS NULL THEN 'SKIPPED' ELSE 'PENDING' END)::"DeliveryStatus",
            CASE WHEN u.opted_out THEN 'opted out' WHEN ${address} IS NULL THEN 'no address for this channel' END
-    FROM "users" u WHERE ${filter}
+    FROM ${source}
     ON CONFLICT ("campaign_id", "user_id") DO NOTHING`;
   // Fresh statistics for the rows just written: without them the planner scans the whole campaign for
   // every page's updates (measured: ~50 ms per statement before, ~5 ms after, at 100k recipients).

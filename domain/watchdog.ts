@@ -10,6 +10,8 @@ import type { Severity } from './incident';
  * - activity_retrying: a running workflow's activity at attempt >= maxAttempts (e.g. a transition that
  *   cannot be written).
  * - campaign_stalled: a RUNNING campaign with deliveries due whose counters have not moved for a while.
+ * - campaign_workflow_not_running: a SCHEDULED, RUNNING or PAUSED campaign whose workflow is closed or
+ *   gone, so nothing will ever send the rest or close the row (services/watchdog-campaigns.ts).
  */
 export const STUCK_KINDS = [
   'booking_not_started',
@@ -17,6 +19,7 @@ export const STUCK_KINDS = [
   'booking_workflow_not_running',
   'activity_retrying',
   'campaign_stalled',
+  'campaign_workflow_not_running',
 ] as const;
 export type StuckKind = (typeof STUCK_KINDS)[number];
 

@@ -7,6 +7,8 @@ import {
   claimFailedForRetry,
   createCampaign as insertCampaign,
   deleteUnstartedCampaign,
+  lifecycleStarted,
+  markWorkflowStarted,
   unclaimRetry,
   type CampaignRow,
 } from '../db/campaign-store';
@@ -79,8 +81,10 @@ async function preflight(ctx: CommandContext, body: CampaignRequest): Promise<vo
 
 /**
  * Submit, idempotent by the required Idempotency-Key (it is the campaign id): the row (with its audit
- * row), then the workflow. A new row whose workflow could not be started is deleted again, so a
- * retry starts afresh; the same key and body again answers the existing campaign.
+ * row and its explicit audience), then the workflow, whose input names no user. A new row whose
+ * workflow could not be started is deleted again, so a retry starts afresh; the same key and body
+ * again answers the existing campaign, and starts nothing once the campaign's lifecycle has begun -
+ * the row, not Temporal (which forgets closed runs after retention), is what remembers that.
  */
 export async function createCampaign(ctx: CommandContext, body: CampaignRequest) {
   const key = ctx.idempotencyKey;
@@ -98,17 +102,22 @@ export async function createCampaign(ctx: CommandContext, body: CampaignRequest)
   if (result.kind === 'different_request') {
     throw new CommandError('DUPLICATE_CONFLICT', `campaign ${key} already exists with a different request`, { campaignId: key });
   }
+  if (result.kind === 'existing' && lifecycleStarted(result.campaign)) {
+    return { created: false, campaignId: key, workflowId, status: result.campaign.status };
+  }
   const input: CampaignInput = {
-    campaignId: key, channel: body.channel, template: body.template, audience: body.audience, promoPoolId: body.promoPoolId,
+    campaignId: key, channel: body.channel, template: body.template, promoPoolId: body.promoPoolId,
     sendAt: sendAt?.toISOString(), ratePerSecond: body.ratePerSecond, marketing, settings: ctx.settings.campaigns,
   };
   try {
-    // Also for an existing row: an earlier attempt may have written it and died before the start.
+    // Also for an existing row not started yet: an earlier attempt may have written it and died before
+    // the start (or a concurrent identical submit is starting it: the start policy joins that run).
     await ctx.temporal.start('campaignWorkflow', { workflowId, args: [input], summary: `Campaign ${body.name} (${body.channel})` });
   } catch (err) {
     if (result.kind === 'created') await deleteUnstartedCampaign(ctx.db, key, meta(ctx), 'the workflow could not be started').catch(() => undefined);
     throw err;
   }
+  await markWorkflowStarted(ctx.db, key);
   const row = await ctx.db.campaign.findUniqueOrThrow({ where: { id: key }, select: { status: true } });
   return { created: result.kind === 'created', campaignId: key, workflowId, status: row.status };
 }
@@ -254,7 +263,7 @@ export async function retryFailed(ctx: CommandContext, id: string): Promise<Camp
     }
     if (!claim.again || !(await isRetryRunOf(ctx, c.workflowId, commandId))) {
       const input: CampaignInput = {
-        campaignId: c.id, channel: c.channel as Channel, template: c.template as unknown as CampaignTemplate, audience: c.audience as unknown as Audience,
+        campaignId: c.id, channel: c.channel as Channel, template: c.template as unknown as CampaignTemplate,
         promoPoolId: c.promoPoolId ?? undefined, ratePerSecond: c.ratePerSecond ?? undefined, marketing: c.marketing, settings: ctx.settings.campaigns,
         cursor: { maxSeq: claim.maxSeq, nextSeq: 1, redo: [], ratePerSecond: c.ratePerSecond ?? undefined, paused: false, pass: 1 },
         retry: true,

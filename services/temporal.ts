@@ -41,14 +41,15 @@ interface StartPolicy {
  * Per workflow type: where it runs and what a second start with the same id does.
  * - booking: concurrent identical creates converge on one run (USE_EXISTING); a closed run is never
  *   started again (REJECT_DUPLICATE; the row remembers it beyond retention).
- * - campaign: the same; a failed run may be started again by a resubmit.
+ * - campaign: the same; a resubmit starts no run once the row says its lifecycle began (services/
+ *   campaigns.ts), and a retry-failed run reuses the closed id on purpose (its own policy).
  * - incident: the row is inserted first (dedupe key), so a second start is a bug: FAIL.
  * - log level: one long-lived window per component, reached by signal-with-start.
  * - manual reconciliation: a second request while one runs joins it.
  */
 export const START_POLICIES: Record<WorkflowType, StartPolicy> = {
   bookingWorkflow: { queue: 'bookings', conflict: 'USE_EXISTING', reuse: 'REJECT_DUPLICATE' },
-  campaignWorkflow: { queue: 'notifications', conflict: 'USE_EXISTING', reuse: 'ALLOW_DUPLICATE_FAILED_ONLY' },
+  campaignWorkflow: { queue: 'notifications', conflict: 'USE_EXISTING', reuse: 'REJECT_DUPLICATE' },
   incidentWorkflow: { queue: 'incidents', conflict: 'FAIL', reuse: 'REJECT_DUPLICATE' },
   logLevelWorkflow: { queue: 'ops', conflict: 'USE_EXISTING', reuse: 'ALLOW_DUPLICATE' },
   dashboardReconcileWorkflow: { queue: 'ops', conflict: 'USE_EXISTING', reuse: 'ALLOW_DUPLICATE' },

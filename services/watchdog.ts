@@ -15,6 +15,7 @@
 //    cancelled) within `closedLookbackMs` and checks their rows: that finds a killed workflow before
 //    its booking is even due. A retrying activity in a workflow that is none of these (e.g. a connect
 //    write on a booking not yet due) is not seen until it becomes one;
+//  - campaign rows SCHEDULED/RUNNING/PAUSED whose workflow is closed or gone: services/watchdog-campaigns.ts;
 //  - campaigns RUNNING whose row has not changed for `campaignStallMs` (counters move with every
 //    chunk of sends, in the same transaction, db/campaign-store.ts) and that have a delivery due now:
 //    one indexed EXISTS per candidate, so a campaign waiting out quiet hours is not "stalled".
@@ -40,6 +41,7 @@ import {
 import { errorReason, within } from './bounded';
 import { systemContext, type ServiceSettings, type Services } from './context';
 import { declareIncident, type IncidentServices } from './incidents';
+import { campaignWorkflowsNotRunning } from './watchdog-campaigns';
 
 export interface DetectDeps {
   db: Db;
@@ -185,6 +187,13 @@ export async function detectStuckWork(deps: DetectDeps, now: Date = new Date()):
     }
   });
 
+  await detector('campaign_workflows', async () => {
+    const r = await campaignWorkflowsNotRunning({ db, client, now, graceMs: t.graceMs, describeLimit: t.describeLimit, temporal, sql });
+    for (const f of r.findings) found(f);
+    counts.campaign_workflow_not_running = r.findings.length;
+    if (r.error) throw new Error(r.error);
+  });
+
   await detector('running_workflows', async () => {
     // Campaigns and open incidents are few; their workflows are described for retrying activities.
     const [campaigns, incidents] = await sql('running campaigns and incidents', () =>
@@ -306,7 +315,7 @@ export async function detectStuckWork(deps: DetectDeps, now: Date = new Date()):
 export function affectedComponents(kinds: StuckKind[], configured: string[]): string[] {
   const wanted = new Set<string>();
   for (const k of kinds) {
-    if (k === 'campaign_stalled') wanted.add('notifications');
+    if (k.startsWith('campaign_')) wanted.add('notifications');
     else wanted.add('car-unlock').add('booking-api'); // a booking that does not start cannot be unlocked
   }
   const picked = configured.filter((c) => wanted.has(c));

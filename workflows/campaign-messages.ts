@@ -31,7 +31,11 @@ export interface CampaignInput {
   campaignId: string;
   channel: Channel;
   template: CampaignTemplate;
-  audience: Audience;
+  /**
+   * Only in runs started before the audience moved to the database (ignored; their ids were copied
+   * into campaign_audience). The input names no user: its size is the template's, whatever the audience.
+   */
+  audience?: Audience;
   promoPoolId?: string;
   sendAt?: string;
   ratePerSecond?: number;

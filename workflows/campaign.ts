@@ -54,6 +54,10 @@ function statusCommand(action: CampaignAction, meta: RequestMeta | undefined) {
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignProgress> {
   const { settings } = input;
   let status: CampaignStatus = input.cursor ? (input.cursor.paused ? 'PAUSED' : 'RUNNING') : 'SCHEDULED';
+  // What the row holds as far as this run knows: every status write expects it (compare-and-set), so a
+  // run that finds the row elsewhere - revived after retention for a finished campaign - stops at once.
+  // A retry run starts from the COMPLETED row its claim left.
+  let written: CampaignStatus = input.retry ? 'COMPLETED' : status;
   let cursor: CampaignCursor | undefined = input.cursor;
   let cancelled = false;
   // A retry run has taken over once its RUNNING is in the row (the claim left it COMPLETED).
@@ -65,7 +69,9 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
   const write = (fn: () => Promise<void>) => (writes = writes.then(fn));
   const setStatus = (s: CampaignStatus, command?: ReturnType<typeof statusCommand>) => {
     status = s;
-    return write(() => book.setCampaignStatus({ campaignId: input.campaignId, status: s, ...(command ? { command } : {}) }));
+    const from = written;
+    written = s;
+    return write(() => book.setCampaignStatus({ campaignId: input.campaignId, status: s, from, ...(command ? { command } : {}) }));
   };
   const progress = (): CampaignProgress => ({ status, cursor, pagesInFlight: inFlight.size });
 
@@ -161,7 +167,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
     await setStatus('RUNNING');
     const snap = await book.snapshotAudience.executeWithOptions(
       { startToCloseTimeout: '10 minutes', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' }, summary: 'freeze the audience' },
-      [{ campaignId: input.campaignId, channel: input.channel, audience: input.audience }],
+      [{ campaignId: input.campaignId, channel: input.channel }],
     );
     cursor = { maxSeq: snap.maxSeq, nextSeq: 1, redo: [], ratePerSecond: input.ratePerSecond ?? input.settings.defaultRatePerSecond, paused: false, pass: 1 };
   }
@@ -234,7 +240,8 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignPr
         if (!cancelled && !c.paused) {
           await writes;
           await wf.condition(wf.allHandlersFinished);
-          return wf.continueAsNew<typeof campaignWorkflow>({ ...input, cursor: c, retry: undefined });
+          // An old run's audience ids are not carried on: the next run's input is bounded too.
+          return wf.continueAsNew<typeof campaignWorkflow>({ ...input, audience: undefined, cursor: c, retry: undefined });
         }
         continue;
       }

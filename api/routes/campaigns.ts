@@ -1,8 +1,9 @@
 // /v1/campaigns: submit (idempotent by the Idempotency-Key header), watch, and steer campaigns.
-import { Router, type Request } from 'express';
+import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import { CHANNELS } from '../../domain/campaign';
 import { MAX_BODY_CHARS, MAX_SUBJECT_CHARS } from '../../domain/template';
+import { CAMPAIGN_BODY_LIMIT, MAX_AUDIENCE_IDS } from '../../domain/campaign-audience';
 import * as campaigns from '../../services/campaigns';
 import type { Services } from '../../services/context';
 import { allow, callerOf } from '../auth';
@@ -12,14 +13,24 @@ import { businessId, isoTime, parse } from '../validation';
 
 /** Liquid text (domain/template.ts); the sizes bound what the engine parses. */
 const Template = z.strictObject({ subject: z.string().max(MAX_SUBJECT_CHARS).optional(), body: z.string().min(1).max(MAX_BODY_CHARS) });
+
+/** A union's own message says nothing ("Invalid input"): an audience naming userIds gets that branch's first issue. */
+function audienceError(issue: { input?: unknown; errors?: Array<Array<{ message: string; path?: PropertyKey[] }>> }): string {
+  const listed = typeof issue.input === 'object' && issue.input !== null && 'userIds' in issue.input;
+  const first = listed ? issue.errors?.[1]?.[0] : undefined;
+  if (!first) return 'must be {"all": true} or {"userIds": [...]}';
+  return first.path?.length ? `${first.path.map(String).join('.')}: ${first.message}` : first.message;
+}
+
 export const CreateCampaignBody = z.strictObject({
   name: z.string().trim().min(1).max(200),
   channel: z.enum(CHANNELS),
   template: Template,
   audience: z.union([
     z.strictObject({ all: z.literal(true) }),
-    z.strictObject({ userIds: z.array(businessId).min(1).max(100_000) }),
-  ]),
+    // Repeated ids are sent once; up to MAX_AUDIENCE_IDS ids (repeats included) are stored, not carried by the workflow.
+    z.strictObject({ userIds: z.array(businessId).min(1).max(MAX_AUDIENCE_IDS, `must name at most ${MAX_AUDIENCE_IDS.toLocaleString('en-US')} user ids; use {"all": true} for everyone`) }),
+  ], { error: audienceError }),
   promoPoolId: businessId.optional(),
   sendAt: isoTime.optional(),
   ratePerSecond: z.number().int().min(1).max(100_000).optional(),
@@ -38,6 +49,17 @@ const Empty = z.strictObject({});
 /** A campaign's id is its submit's Idempotency-Key. */
 const IdParam = z.strictObject({ id: IDEMPOTENCY_KEY });
 const idOf = (req: Request) => parse(IdParam, req.params, 'path').id;
+
+/**
+ * The submit's body parser, with room for MAX_AUDIENCE_IDS ids (CAMPAIGN_BODY_LIMIT), after the role
+ * check so no unauthenticated caller makes the API read tens of MB. Mount it behind authenticate and
+ * BEFORE the app's global express.json (body-parser skips a body already read), like /v1/users.
+ */
+export function campaignSubmitBody(): Router {
+  const r = Router();
+  r.post('/', allow('service', 'operator'), express.json({ limit: CAMPAIGN_BODY_LIMIT, strict: true }));
+  return r;
+}
 
 export function campaignsRouter(services: Services): Router {
   const r = Router();

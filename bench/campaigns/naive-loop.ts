@@ -34,7 +34,7 @@ export async function naive(b: Bench): Promise<NaiveResult> {
     marketing: false, workflowId: `naive-${id}`,
   }, { actor: 'system:bench' });
   // The same frozen audience (one PENDING delivery per user) the workflow works from.
-  await snapshotAudience(s.db, id, 'email', { all: true });
+  await snapshotAudience(s.db, id, 'email');
   // Fresh statistics for its per-user statements (snapshotAudience analyzes deliveries; promo_codes too
   // here): the baseline gets its best case, never a plan that scans the whole campaign.
   await s.db.$executeRawUnsafe('ANALYZE deliveries, promo_codes');

@@ -222,19 +222,55 @@ describe('stuck-work watchdog', () => {
     expect(found).toContain(stalled);
     expect(found).not.toContain(quiet);
     expect(found).not.toContain(moving);
-    expect(run.stuck.find((f) => f.id === stalled)).toMatchObject({
+    expect(run.stuck.find((f) => f.kind === 'campaign_stalled' && f.id === stalled)).toMatchObject({
       since: old.toISOString(), workflowId: `campaign-${stalled}`, evidence: { total: 1, sent: 0, lastProgressAt: old.toISOString() },
     });
     // Still the one incident.
     expect((await watchdogIncidents()).map((i) => i.id)).toEqual([run.incidentId]);
   });
 
+  test('a RUNNING campaign whose workflow was terminated and deleted, and a SCHEDULED one whose workflow was terminated, are found', async () => {
+    const users = Array.from({ length: 30 }, () => uid('reader'));
+    await stack.db.user.createMany({ data: users.map((id) => ({ id, email: `${id}@example.test` })) });
+    const submit = async (over: object) => {
+      const k = `wd-${randomBytes(5).toString('hex')}`;
+      await stack.api('service').post('/v1/campaigns', { name: k, channel: 'email', template: { body: 'x' }, audience: { userIds: users }, ...over })
+        .set('Idempotency-Key', k).expect(202);
+      return k;
+    };
+    // 1 message a second: still RUNNING long after its workflow is gone.
+    const running = await submit({ ratePerSecond: 1 });
+    const scheduled = await submit({ sendAt: new Date(Date.now() + 60 * 60_000).toISOString() });
+    await eventually(async () => (await stack.db.campaign.findUniqueOrThrow({ where: { id: running } })).status === 'RUNNING', 30_000);
+    const gone = stack.client.workflow.getHandle(`campaign-${running}`);
+    await gone.terminate('test: killed by hand');
+    const { runId } = await gone.describe();
+    await stack.client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: `campaign-${running}`, runId } });
+    await eventually(() => gone.describe().then(() => false, (err: Error) => err.name === 'WorkflowNotFoundError'), 90_000, 200);
+    await stack.client.workflow.getHandle(`campaign-${scheduled}`).terminate('test: killed by hand');
+
+    const mine = (r: StuckBody, id: string) => r.stuck.find((f) => f.kind === 'campaign_workflow_not_running' && f.id === id);
+    const run = await eventually(async () => {
+      const r = await scheduledRun();
+      return mine(r, running) && mine(r, scheduled) ? r : undefined;
+    }, 60_000, 0);
+    expect(mine(run, running)).toMatchObject({
+      workflowId: `campaign-${running}`, evidence: { campaignStatus: 'RUNNING', workflowStatus: 'NOT_FOUND' },
+    });
+    expect(mine(run, scheduled)).toMatchObject({
+      workflowId: `campaign-${scheduled}`, evidence: { campaignStatus: 'SCHEDULED', workflowStatus: 'TERMINATED' },
+    });
+    expect(run.counts.campaign_workflow_not_running).toBeGreaterThanOrEqual(2);
+    // Found like the others: in the one watchdog incident.
+    expect((await watchdogIncidents()).map((i) => i.id)).toEqual([run.incidentId]);
+  }, 180_000);
+
   test('a detector that cannot reach Temporal is reported, never a silently clean run; the database detectors still answer', async () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1' });
     try {
       const dead = new Client({ connection, namespace: 'default' });
       const report = await detectStuckWork({ db: stack.db, client: dead, taskQueuePrefix: stack.prefix, settings: { graceMs: 1000, callTimeoutMs: 1000 } });
-      expect(report.errors.map((e) => e.detector)).toEqual(expect.arrayContaining(['bookings_transition_overdue', 'describe_workflows', 'booking_workflows_closed']));
+      expect(report.errors.map((e) => e.detector)).toEqual(expect.arrayContaining(['bookings_transition_overdue', 'describe_workflows', 'booking_workflows_closed', 'campaign_workflows']));
       expect(report.errors.every((e) => e.error.length > 0)).toBe(true);
       // The ghost ONGOING row of the test above is still found from the database alone.
       expect(report.stuck.some((f) => f.kind === 'booking_not_ended')).toBe(true);
