@@ -7,13 +7,22 @@ import type { ComponentState, DeclareIncident, IncidentRole, IncidentState, Retr
 export interface IncidentInput {
   declare: DeclareIncident;
   notificationsTaskQueue: string;
-  /** Set when the workflow continued as new: the state so far. */
+  /**
+   * Set when the workflow continued as new: the state so far, as the workflow keeps it (the growing
+   * lists cut to their last few entries; the database has them all), so this input stays bounded.
+   */
   carried?: IncidentState;
+  /** Action items created so far (the carried list holds only the last few): the next id's number. */
+  actionItemCount?: number;
+  /** Continue as new past this many history events (default HISTORY_EVENTS_LIMIT; tests lower it). */
+  historyEventsLimit?: number;
 }
 
 /** Who asks (the one declaration is domain/request-meta.ts). */
 export type Actor = RequestMeta;
 
+// The query and every update answer the workflow's own view (its state with the last few entries of
+// each list); the command layer answers callers from the database, which holds the whole record.
 export const incidentStateQuery = wf.defineQuery<IncidentState>('state');
 export const assignRoleUpdate = wf.defineUpdate<IncidentState, [Actor & { role: IncidentRole; holder: string }]>('assignRole');
 export const runChecksUpdate = wf.defineUpdate<IncidentState, [Actor]>('runChecks');
