@@ -191,6 +191,21 @@ export class TemporalGateway {
     }
   }
 
+  /**
+   * The latest run of a workflow: its status name (RUNNING, COMPLETED, TERMINATED, FAILED, TIMED_OUT,
+   * CANCELLED...) and close time, or undefined when Temporal has no such workflow (never started, or
+   * forgotten after the namespace's retention). Bounded like a start.
+   */
+  async describe(workflowId: string): Promise<{ status: string; closeTime?: Date; runId: string } | undefined> {
+    try {
+      const d = await this.bounded(this.startTimeoutMs, () => this.handle(workflowId).describe());
+      return { status: d.status.name, closeTime: d.closeTime, runId: d.runId };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
   /** A query, bounded like an update (a query also needs a worker). */
   async query<Ret, Args extends unknown[]>(workflowId: string, def: QueryDefinition<Ret, Args>, ...args: Args): Promise<Ret> {
     try {
