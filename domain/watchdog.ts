@@ -10,6 +10,8 @@ import type { Severity } from './incident';
  * - activity_retrying: a running workflow's activity at attempt >= maxAttempts (e.g. a transition that
  *   cannot be written).
  * - campaign_stalled: a RUNNING campaign with deliveries due whose counters have not moved for a while.
+ * - incident_workflow_gone: an incident row is OPEN or MITIGATED but its workflow has ended (terminated,
+ *   failed, timed out...) or does not exist, so no action on it can succeed (services/watchdog-incidents.ts).
  */
 export const STUCK_KINDS = [
   'booking_not_started',
@@ -17,6 +19,7 @@ export const STUCK_KINDS = [
   'booking_workflow_not_running',
   'activity_retrying',
   'campaign_stalled',
+  'incident_workflow_gone',
 ] as const;
 export type StuckKind = (typeof STUCK_KINDS)[number];
 

@@ -40,6 +40,7 @@ import {
 import { errorReason, within } from './bounded';
 import { systemContext, type ServiceSettings, type Services } from './context';
 import { declareIncident, type IncidentServices } from './incidents';
+import { describeWith, findIncidentsWithoutWorkflow } from './watchdog-incidents';
 
 export interface DetectDeps {
   db: Db;
@@ -288,6 +289,13 @@ export async function detectStuckWork(deps: DetectDeps, now: Date = new Date()):
     }
   });
 
+  await detector('incident_workflows_gone', async () => {
+    const describe = describeWith(client);
+    const gone = await findIncidentsWithoutWorkflow({ db, limit: t.describeLimit, now, describe: (id) => temporal(`describe ${id}`, () => describe(id)) });
+    counts.incident_workflow_gone += gone.length;
+    for (const f of gone) found(f);
+  });
+
   for (const f of notRunning.values()) {
     counts.booking_workflow_not_running++;
     found(f);
@@ -307,6 +315,7 @@ export function affectedComponents(kinds: StuckKind[], configured: string[]): st
   const wanted = new Set<string>();
   for (const k of kinds) {
     if (k === 'campaign_stalled') wanted.add('notifications');
+    else if (k === 'incident_workflow_gone') continue; // Keel's own record, not a customer-facing component
     else wanted.add('car-unlock').add('booking-api'); // a booking that does not start cannot be unlocked
   }
   const picked = configured.filter((c) => wanted.has(c));
