@@ -38,6 +38,7 @@ import {
   runChecksUpdate,
   skipStepUpdate,
   type Actor,
+  type IncidentAck,
   type IncidentInput,
 } from '../workflows/incident-messages';
 import { runAction } from './actions';
@@ -182,7 +183,7 @@ async function act<A extends object>(
   ctx: CommandContext,
   incidentId: string,
   action: string,
-  def: UpdateDefinition<IncidentState, [Actor & A]>,
+  def: UpdateDefinition<IncidentAck, [Actor & A]>,
   args: A,
 ): Promise<IncidentState> {
   await getIncident(ctx, incidentId);

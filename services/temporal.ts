@@ -181,13 +181,23 @@ export class TemporalGateway {
     args: Args,
     req: UpdateRequest,
   ): Promise<Ret> {
-    try {
-      return await this.bounded(this.updateTimeoutMs, () =>
-        // The SDK types args per arity; the definition carries the real type, so widen once here.
-        this.handle(workflowId).executeUpdate(def as unknown as UpdateDefinition<Ret, [unknown]>, { args: args as unknown as [unknown], updateId: req.updateId }),
-      );
-    } catch (err) {
-      throw await this.mapUpdateError(err, req);
+    const deadline = Date.now() + this.updateTimeoutMs;
+    for (;;) {
+      try {
+        return await this.client.withDeadline(deadline, () =>
+          // The SDK types args per arity; the definition carries the real type, so widen once here.
+          this.handle(workflowId).executeUpdate(def as unknown as UpdateDefinition<Ret, [unknown]>, { args: args as unknown as [unknown], updateId: req.updateId }),
+        );
+      } catch (err) {
+        // A run draining before continue-as-new rejects updates in its validators (nothing is recorded,
+        // so the same update id is free): sent again, the next run takes it, within the same deadline.
+        if (isContinuingAsNew(err) && Date.now() + 200 < deadline) {
+          await new Promise((r) => setTimeout(r, 150));
+          continue;
+        }
+        if (isContinuingAsNew(err)) throw workerUnavailable(this.updateTimeoutMs, 'update');
+        throw await this.mapUpdateError(err, req);
+      }
     }
   }
 
@@ -244,6 +254,10 @@ function workerUnavailable(timeoutMs: number, what: 'update' | 'query'): Command
     { timeoutMs },
     WORKER_RETRY_AFTER_S,
   );
+}
+
+function isContinuingAsNew(err: unknown): boolean {
+  return err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === FailureType.ContinuingAsNew;
 }
 
 /** An update or query whose deadline passed while Temporal itself answered (no worker took it). */

@@ -44,6 +44,7 @@ import {
   runChecksUpdate,
   skipStepUpdate,
   type Actor,
+  type IncidentAck,
   type IncidentInput,
 } from './incident-messages';
 
@@ -156,10 +157,19 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   }
 
   /** Update handlers answer once their change is in the database, so a following GET sees it. */
-  async function persisted(): Promise<IncidentState> {
+  async function persisted(): Promise<IncidentAck> {
     const v = s.version;
     await wf.condition(() => recorded >= v);
-    return s;
+    return { incidentId: s.incidentId, version: v };
+  }
+
+  /**
+   * Set when the run is to continue as new: validators then reject every update (the gateway sends it
+   * again to the next run), so the handlers in flight can finish however busy the incident is.
+   */
+  let draining = false;
+  function admit(): void {
+    if (draining) throw refused('the incident workflow is continuing as new: send again', FailureType.ContinuingAsNew);
   }
 
   function item(stepId: string) {
@@ -169,6 +179,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   }
 
   function assertActive(): void {
+    admit();
     const why = incidentRefusal('act', s.status);
     if (why) throw refused(why);
   }
@@ -343,6 +354,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     },
     {
       validator: (_a: Actor) => {
+        admit();
         const why = incidentRefusal('mitigate', s.status);
         if (why) throw refused(why);
       },
@@ -361,6 +373,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     },
     {
       validator: (_a: Actor & { summary: string }) => {
+        admit();
         const why = incidentRefusal('resolve', s.status);
         if (why) throw refused(why);
       },
@@ -380,6 +393,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     },
     {
       validator: (_a: Actor & { title: string; owner: string; dueDate: string }) => {
+        admit();
         const why = incidentRefusal('action_item', s.status);
         if (why) throw refused(why);
       },
@@ -398,6 +412,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     },
     {
       validator: (_a: Actor & { retrospective?: Retrospective }) => {
+        admit();
         const why = incidentRefusal('close', s.status);
         if (why) throw refused(why);
       },
@@ -437,6 +452,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       }
     }
     if (wf.workflowInfo().historyLength > historyEventsLimit || wf.workflowInfo().continueAsNewSuggested) {
+      draining = true;
       await wf.condition(() => wf.allHandlersFinished() && !writing);
       await Promise.all(pending);
       // Bounded: the declaration, the checklist, the roles and the last few entries of each list.
