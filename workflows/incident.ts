@@ -152,7 +152,10 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
         recorded = last.version;
       }
       writing = false;
-    })();
+    })().catch(() => {
+      // Only a cancelled workflow gets here (the activity retries without limit otherwise): the main
+      // loop ends the run as CANCELLED; left unhandled, the rejection would fail workflow tasks first.
+    });
     pending.push(flush);
   }
 
