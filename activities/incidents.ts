@@ -1,17 +1,26 @@
-// Incident activities: mirror the workflow's state into PostgreSQL and keep the public status page
-// current. Idempotent: snapshots are versioned and the status page is rebuilt from the rows.
+// Incident activities: apply the workflow's changes to PostgreSQL and keep the public status page
+// current. Idempotent: changes are versioned (a version already applied is skipped) and the status
+// page is rebuilt from the rows.
 import type { Db } from '../db/client';
-import { saveIncidentSnapshot } from '../db/incident-store';
+import { applyIncidentChanges } from '../db/incident-store';
 import { rebuildStatusPage } from '../db/status-store';
-import type { IncidentState } from '../domain/incident';
+import type { IncidentChange } from '../domain/incident';
+
+export interface RecordChangesArgs {
+  incidentId: string;
+  drill: boolean;
+  /** Consecutive versions, oldest first; each carries only what changed. */
+  changes: IncidentChange[];
+  rebuildStatusPage: boolean;
+}
 
 export function createIncidentActivities(deps: { db: Db; statusComponents: string[] }) {
   return {
-    async recordIncident(args: { snapshot: IncidentState; rebuildStatusPage: boolean }): Promise<{ written: boolean }> {
-      const res = await saveIncidentSnapshot(deps.db, args.snapshot);
+    async recordIncidentChanges(args: RecordChangesArgs): Promise<{ applied: number }> {
+      const res = await applyIncidentChanges(deps.db, args.incidentId, args.changes);
       // Rebuilt even when this write was a retry that found itself already applied: the previous
       // attempt may have died between the two steps.
-      if (args.rebuildStatusPage && !args.snapshot.drill) await rebuildStatusPage(deps.db, deps.statusComponents);
+      if (args.rebuildStatusPage && !args.drill) await rebuildStatusPage(deps.db, deps.statusComponents);
       return res;
     },
 

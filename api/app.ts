@@ -43,7 +43,7 @@ export interface AppDeps {
   apiKeys: string;
   bodyLimit?: string;
   workflows: BookingWorkflowConfig;
-  incidents: { components: string[]; runbooks: Map<Severity, RunbookSnapshot> };
+  incidents: { components: string[]; runbooks: Map<Severity, RunbookSnapshot>; historyEventsLimit?: number };
   campaigns: CampaignSettings;
   /** Counts responses for the "recent API error rate" check (api/request-stats.ts). */
   requestStats?: RequestHandler;

@@ -353,6 +353,7 @@ function incidentPaths(components: string[]) {
     '/v1/incidents': {
       post: op({
         summary: 'Declare an incident; with a dedupeKey, an open incident with the same key is returned',
+        description: 'A dedupeKey is held while its incident is OPEN or MITIGATED and its workflow runs. It is released when the incident is resolved, and when its workflow has ended in any other way (terminated, failed, timed out, cancelled) or is gone: that incident is then marked ABANDONED and this declaration opens a new incident (201).',
         roles: ACT,
         requestBody: body(declare),
         backend: true,
@@ -362,9 +363,16 @@ function incidentPaths(components: string[]) {
     },
     '/v1/incidents/{id}': {
       get: op({
-        summary: 'Full state: roles, checklist, timeline, public updates, action items',
+        summary: 'Full state: roles, checklist, the newest 50 timeline entries (timelineTotal counts them all; /timeline pages them), public updates, action items',
         roles: READ, parameters: incidentId, backend: true,
         responses: { '200': ok('the incident'), '404': error('NOT_FOUND: no such incident') },
+      }),
+    },
+    '/v1/incidents/{id}/timeline': {
+      get: op({
+        summary: 'The timeline, oldest first: entries with seq > after, at most limit; nextAfterSeq is the after of the next page (null on the last)',
+        roles: READ, parameters: [...incidentId, ...queryParams(S.Timeline)], backend: true,
+        responses: { '200': ok('{entries, nextAfterSeq}'), '404': error('NOT_FOUND: no such incident') },
       }),
     },
     '/v1/incidents/{id}/postmortem': {

@@ -12,6 +12,11 @@ export const FailureType = {
   BookingOverlap: 'BookingOverlap',
   /** The booking's database row is gone (deleted by hand): the write cannot be applied. */
   BookingRowMissing: 'BookingRowMissing',
+  /**
+   * The workflow is about to continue as new and takes no update until it has: not a refusal, the
+   * gateway (services/temporal.ts) sends the same update again, which the new run takes.
+   */
+  ContinuingAsNew: 'ContinuingAsNew',
 } as const;
 
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];

@@ -7,7 +7,8 @@ export type Severity = (typeof SEVERITIES)[number];
 export const INCIDENT_ROLES = ['commander', 'deputy', 'communications', 'operations', 'scribe'] as const;
 export type IncidentRole = (typeof INCIDENT_ROLES)[number];
 
-export const INCIDENT_STATUSES = ['OPEN', 'MITIGATED', 'RESOLVED', 'CLOSED'] as const;
+/** ABANDONED: its workflow ended without closing it (terminated, failed, timed out, cancelled) or is gone. */
+export const INCIDENT_STATUSES = ['OPEN', 'MITIGATED', 'RESOLVED', 'CLOSED', 'ABANDONED'] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
 export const COMPONENT_STATES = ['operational', 'degraded', 'partial_outage', 'major_outage'] as const;
@@ -90,7 +91,8 @@ export type TimelineKind =
   | 'mitigated'
   | 'resolved'
   | 'action_item'
-  | 'closed';
+  | 'closed'
+  | 'abandoned';
 
 export interface TimelineEntry {
   seq: number;
@@ -144,13 +146,21 @@ export interface IncidentState {
   resolvedAt?: string;
   closedAt?: string;
   resolutionSummary?: string;
+  /** Set when the incident was found with its workflow ended or gone (status ABANDONED). */
+  abandonedAt?: string;
+  abandonedReason?: string;
   runbook: { severity: Severity; version: string };
   /** Current holders. */
   roles: Partial<Record<IncidentRole, RoleAssignment>>;
   /** Every assignment ever, in order: the chain of command. */
   roleHistory: RoleAssignment[];
   checklist: ChecklistItem[];
+  /**
+   * In the database and the API: the newest entries (GET /v1/incidents/:id/timeline pages all of
+   * them, `timelineTotal` counts them). In the workflow: only the last few (RECENT_IN_WORKFLOW).
+   */
   timeline: TimelineEntry[];
+  timelineTotal?: number;
   publicUpdates: PublicUpdate[];
   actionItems: ActionItem[];
   /** The blameless review's sections, written at close (or any time before). */
@@ -181,13 +191,13 @@ export function incidentRefusal(
 ): string | null {
   switch (action) {
     case 'act':
-      return status === 'CLOSED' ? 'the incident is closed' : null;
+      return status === 'CLOSED' || status === 'ABANDONED' ? `the incident is ${status}` : null;
     case 'mitigate':
       return status === 'OPEN' ? null : `only an OPEN incident can be marked mitigated (it is ${status})`;
     case 'resolve':
       return isOpen(status) ? null : `the incident is already ${status}`;
     case 'action_item':
-      return status === 'CLOSED' ? 'the incident is closed' : null;
+      return status === 'CLOSED' || status === 'ABANDONED' ? `the incident is ${status}` : null;
     case 'close':
       return status === 'RESOLVED' ? null : `only a RESOLVED incident can be closed (it is ${status})`;
   }
@@ -249,4 +259,56 @@ export function initialIncidentState(d: DeclareIncident): IncidentState {
     retrospective: {},
     version: 0,
   };
+}
+
+/**
+ * How many entries of each growing list (timeline, role history, public updates, action items) the
+ * workflow keeps in its own state: the database keeps them all. Keeps the workflow's state, its query
+ * and update answers and its continue-as-new input bounded however long the incident runs.
+ */
+export const RECENT_IN_WORKFLOW = 5;
+
+/** Fields a change sets as a whole (each is bounded: scalars, the five roles, the retrospective). */
+export const INCIDENT_SET_FIELDS = [
+  'title', 'severity', 'status', 'summary', 'mitigatedAt', 'resolvedAt', 'closedAt', 'resolutionSummary', 'roles', 'retrospective',
+] as const;
+export type IncidentSetField = (typeof INCIDENT_SET_FIELDS)[number];
+
+/** The growing lists: a change appends to them, never rewrites them. */
+export const INCIDENT_APPEND_FIELDS = ['timeline', 'roleHistory', 'publicUpdates', 'actionItems'] as const;
+export type IncidentAppendField = (typeof INCIDENT_APPEND_FIELDS)[number];
+
+/**
+ * One change of an incident, as the workflow hands it to its record activity: what it sets, the
+ * checklist items it touched, the entries it appends. Never the whole state, so a write costs the
+ * change, not the incident's size. `version` is the state's version after the change.
+ */
+export interface IncidentChange {
+  version: number;
+  set?: Partial<Pick<IncidentState, IncidentSetField>>;
+  checklist?: Array<{ index: number; item: ChecklistItem }>;
+  timeline?: TimelineEntry[];
+  roleHistory?: RoleAssignment[];
+  publicUpdates?: PublicUpdate[];
+  actionItems?: ActionItem[];
+}
+
+/**
+ * Apply a change to a state, in place: the database (db/incident-store.ts) and the post-mortem from
+ * Temporal's history (scripts/postmortem.ts) fold the same changes with this one function. An older
+ * or repeated version is ignored.
+ */
+export function applyIncidentChange(s: IncidentState, c: IncidentChange): boolean {
+  if (c.version <= s.version) return false;
+  for (const [k, v] of Object.entries(c.set ?? {})) {
+    if (v === undefined || v === null) delete (s as unknown as Record<string, unknown>)[k];
+    else (s as unknown as Record<string, unknown>)[k] = v;
+  }
+  for (const { index, item } of c.checklist ?? []) s.checklist[index] = item;
+  s.timeline.push(...(c.timeline ?? []));
+  s.roleHistory.push(...(c.roleHistory ?? []));
+  s.publicUpdates.push(...(c.publicUpdates ?? []));
+  s.actionItems.push(...(c.actionItems ?? []));
+  s.version = c.version;
+  return true;
 }

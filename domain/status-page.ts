@@ -246,6 +246,7 @@ const STATUS_LABEL: Record<IncidentStatus, string> = {
   MITIGATED: 'Mitigated, monitoring',
   RESOLVED: 'Resolved',
   CLOSED: 'Resolved',
+  ABANDONED: 'Closed',
 };
 
 export function escapeHtml(value: string | number | null | undefined): string {

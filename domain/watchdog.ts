@@ -12,6 +12,8 @@ import type { Severity } from './incident';
  * - campaign_stalled: a RUNNING campaign with deliveries due whose counters have not moved for a while.
  * - campaign_workflow_not_running: a SCHEDULED, RUNNING or PAUSED campaign whose workflow is closed or
  *   gone, so nothing will ever send the rest or close the row (services/watchdog-campaigns.ts).
+ * - incident_workflow_gone: an incident row is OPEN or MITIGATED but its workflow has ended (terminated,
+ *   failed, timed out...) or does not exist, so no action on it can succeed (services/watchdog-incidents.ts).
  */
 export const STUCK_KINDS = [
   'booking_not_started',
@@ -20,6 +22,7 @@ export const STUCK_KINDS = [
   'activity_retrying',
   'campaign_stalled',
   'campaign_workflow_not_running',
+  'incident_workflow_gone',
 ] as const;
 export type StuckKind = (typeof STUCK_KINDS)[number];
 

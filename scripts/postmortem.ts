@@ -1,8 +1,10 @@
 // npm run postmortem -- <incidentId> [--out FILE]
-// Writes the post-mortem of an incident from its workflow history as stored in Temporal: it works
-// after the incident closed and without any database row. The state is read from the history itself:
-// the closed run's result, or, for an incident still running, the newest snapshot the workflow handed
-// to its recordIncident activity (each carries the full state, timeline included).
+// Writes the post-mortem of an incident from its workflow histories as stored in Temporal: it works
+// after the incident closed and without any database row. The workflow hands each change to its
+// recordIncidentChanges activity (only the change, never the whole state), so the state is the
+// declaration in the first run's input with every recorded change folded in, run after run of the
+// continue-as-new chain (domain/incident.ts applyIncidentChange, the database's own function).
+// Histories recorded before that change carry whole snapshots (recordIncident): the newest one wins.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
@@ -10,32 +12,51 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { loadEnv } from '../config/env';
 import { temporalSettings } from '../config/temporal';
-import { workflowIdForIncident, type IncidentState } from '../domain/incident';
+import { applyIncidentChange, initialIncidentState, workflowIdForIncident, type IncidentState } from '../domain/incident';
 import { renderPostmortem } from '../domain/postmortem';
+import type { RecordChangesArgs } from '../activities/incidents';
+import type { IncidentInput } from '../workflows/incident-messages';
 
 type History = temporal.api.history.v1.IHistory;
 
-/** The incident's state as recorded in one run's history, or undefined if it holds none. */
-export function stateFromHistory(history: History): IncidentState | undefined {
-  const events = history.events ?? [];
-  for (let i = events.length - 1; i >= 0; i--) {
-    const e = events[i];
-    const done = e.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0];
-    if (done) return defaultPayloadConverter.fromPayload<IncidentState>(done);
-    const scheduled = e.activityTaskScheduledEventAttributes;
-    if (scheduled?.activityType?.name === 'recordIncident' && scheduled.input?.payloads?.[0]) {
-      return defaultPayloadConverter.fromPayload<{ snapshot: IncidentState }>(scheduled.input.payloads[0]).snapshot;
+/** The incident's state as recorded in a chain of runs' histories (oldest first), or undefined if they hold none. */
+export function stateFromHistories(histories: History[]): IncidentState | undefined {
+  let state: IncidentState | undefined;
+  for (const history of histories) {
+    for (const e of history.events ?? []) {
+      const started = e.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      if (started && !state) {
+        const input = defaultPayloadConverter.fromPayload<IncidentInput>(started);
+        state = structuredClone(input.carried ?? initialIncidentState(input.declare));
+      }
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      const payload = scheduled?.input?.payloads?.[0];
+      if (!payload || !state) continue;
+      if (scheduled?.activityType?.name === 'recordIncidentChanges') {
+        for (const c of defaultPayloadConverter.fromPayload<RecordChangesArgs>(payload).changes) applyIncidentChange(state, c);
+      } else if (scheduled?.activityType?.name === 'recordIncident') {
+        state = defaultPayloadConverter.fromPayload<{ snapshot: IncidentState }>(payload).snapshot;
+      }
     }
   }
-  // A run continued as new before recording anything carries the state in its input.
-  const started = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-  return started ? defaultPayloadConverter.fromPayload<{ carried?: IncidentState }>(started).carried : undefined;
+  return state;
+}
+
+/** Every run of the workflow's continue-as-new chain, oldest first (each run's start names the one before). */
+async function chainHistories(client: Client, workflowId: string): Promise<History[]> {
+  const histories: History[] = [];
+  // Without a run id the handle follows the chain to the newest run.
+  let runId: string | undefined;
+  for (;;) {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    histories.unshift(history);
+    runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+    if (!runId) return histories;
+  }
 }
 
 export async function postmortemFromTemporal(client: Client, incidentId: string): Promise<string> {
-  // Without a run id the handle follows the chain to the newest run (after any continue-as-new).
-  const history = await client.workflow.getHandle(workflowIdForIncident(incidentId)).fetchHistory();
-  const state = stateFromHistory(history);
+  const state = stateFromHistories(await chainHistories(client, workflowIdForIncident(incidentId)));
   if (!state) throw new Error(`the history of ${workflowIdForIncident(incidentId)} holds no incident state yet`);
   return renderPostmortem(state);
 }

@@ -14,7 +14,8 @@ export interface ServiceSettings {
   /** Booking workflow settings (the notifications queue is derived from the task queue prefix). */
   bookings: Omit<BookingSettings, 'notificationsTaskQueue'>;
   campaigns: CampaignSettings;
-  incidents: { components: string[]; runbooks: Map<Severity, RunbookSnapshot> };
+  /** historyEventsLimit: the incident workflow continues as new past it (default 4000; tests lower it). */
+  incidents: { components: string[]; runbooks: Map<Severity, RunbookSnapshot>; historyEventsLimit?: number };
   /** The dashboard's business time zone (KEEL_BUSINESS_TIME_ZONE). */
   timeZone: string;
   /** Emergency log levels: a shorter "minute" (tests) and how recent a live process's ack is. */

@@ -4,12 +4,16 @@
 import { randomBytes } from 'node:crypto';
 import type { UpdateDefinition } from '@temporalio/common';
 import {
+  abandonIncident,
   declareIncident as insertIncident,
   deleteUndeclaredIncident,
+  getFullIncident,
   getIncident as readIncident,
+  getTimelinePage,
   listIncidents as readIncidents,
   type IncidentFilter,
 } from '../db/incident-store';
+import { rebuildStatusPage } from '../db/status-store';
 import {
   initialIncidentState,
   workflowIdForIncident,
@@ -34,6 +38,7 @@ import {
   runChecksUpdate,
   skipStepUpdate,
   type Actor,
+  type IncidentAck,
   type IncidentInput,
 } from '../workflows/incident-messages';
 import { runAction } from './actions';
@@ -53,7 +58,7 @@ export interface DeclareRequest {
   severity: Severity;
   components: string[];
   summary?: string;
-  /** While an incident with this key is open, declaring again answers that incident. */
+  /** While an incident with this key is open and its workflow runs, declaring again answers that incident. */
   dedupeKey?: string;
   drill?: boolean;
   now?: Date;
@@ -69,10 +74,39 @@ function newIncidentId(now: Date): string {
 }
 
 /**
+ * A row whose workflow has not been found for this long after its declaration is gone, not starting:
+ * the declare that wrote it starts the workflow right after its transaction (or deletes the row).
+ */
+export const WORKFLOW_START_GRACE_MS = 60_000;
+
+/**
+ * Why the workflow of an open incident no longer drives it (closed in any way, or not found well after
+ * its declaration), or null while it runs or may still be starting. A Temporal that cannot answer
+ * throws: the caller then keeps the incident it has.
+ */
+export async function workflowGone(
+  temporal: Pick<IncidentServices['temporal'], 'describe'>,
+  row: { workflowId: string; declaredAt: string | Date },
+  now = new Date(),
+): Promise<{ reason: string; workflowStatus: string; closedAt: string | null } | null> {
+  const d = await temporal.describe(row.workflowId);
+  if (d?.status === 'RUNNING') return null;
+  if (d) {
+    return { reason: `its workflow ${row.workflowId} is ${d.status}`, workflowStatus: d.status, closedAt: d.closeTime?.toISOString() ?? null };
+  }
+  if (now.getTime() - new Date(row.declaredAt).getTime() < WORKFLOW_START_GRACE_MS) return null;
+  return { reason: `its workflow ${row.workflowId} does not exist`, workflowStatus: 'NOT_FOUND', closedAt: null };
+}
+
+/**
  * The row and its dedupe key first (one transaction, db/incident-store.ts), then the workflow. A new
  * row whose workflow could not be started is deleted again, so a declaration exists with its workflow
  * or not at all, and a retry declares afresh. Idempotent with a dedupe key: while that incident is
- * open every caller (a retried activity, the next watchdog run, a double click) gets the same one.
+ * open and its workflow runs, every caller (a retried activity, the next watchdog run, a double
+ * click) gets the same one. A key whose incident's workflow has ended without releasing it
+ * (terminated, failed, timed out, cancelled: no code of the workflow ran) or is gone: that incident is
+ * marked ABANDONED and the key released in one transaction, then the declaration goes ahead; of
+ * declares racing on it, the key's primary key lets one open the new incident and the others answer it.
  */
 export async function declareIncident(ctx: IncidentContext, req: DeclareRequest): Promise<DeclareOutcome> {
   const runbook = ctx.settings.incidents.runbooks.get(req.severity);
@@ -83,9 +117,23 @@ export async function declareIncident(ctx: IncidentContext, req: DeclareRequest)
     drill: req.drill ?? false, dedupeKey: req.dedupeKey, declaredAt: now.toISOString(), declaredBy: ctx.actor, runbook,
   };
   const initial = initialIncidentState(declare);
-  const result = await insertIncident(ctx.db, initial);
+  let result = await insertIncident(ctx.db, initial);
+  // Twice at most: a holder found dead is abandoned once; the holder after that is a fresh declaration.
+  for (let round = 0; result.kind === 'existing' && round < 2; round++) {
+    const holder = result.incident;
+    const gone = await workflowGone(ctx.temporal, holder, now);
+    if (!gone) break;
+    const { abandoned } = await abandonIncident(ctx.db, holder.incidentId, gone.reason, now);
+    if (abandoned && !holder.drill) {
+      // Its public updates stop counting as current; a failed rebuild is redone by the next change.
+      await rebuildStatusPage(ctx.db, ctx.settings.incidents.components).catch(() => undefined);
+    }
+    result = await insertIncident(ctx.db, initial);
+  }
   if (result.kind === 'created') {
-    const input: IncidentInput = { declare, notificationsTaskQueue: ctx.temporal.taskQueue('notifications') };
+    const input: IncidentInput = {
+      declare, notificationsTaskQueue: ctx.temporal.taskQueue('notifications'), historyEventsLimit: ctx.settings.incidents.historyEventsLimit,
+    };
     try {
       await ctx.temporal.start('incidentWorkflow', {
         workflowId: initial.workflowId,
@@ -111,29 +159,40 @@ export async function getIncident(ctx: Pick<Services, 'db'>, incidentId: string)
   return incident;
 }
 
-/** The post-mortem as Markdown, generated from the incident's timeline. */
+/** One page of the incident's timeline, oldest first, after `afterSeq`. */
+export async function timeline(ctx: Pick<Services, 'db'>, incidentId: string, page: { afterSeq: number; limit: number }) {
+  await getIncident(ctx, incidentId);
+  return getTimelinePage(ctx.db, incidentId, page.afterSeq, page.limit);
+}
+
+/** The post-mortem as Markdown, generated from the incident's whole timeline. */
 export async function postmortem(ctx: Pick<Services, 'db'>, incidentId: string): Promise<string> {
-  return renderPostmortem(await getIncident(ctx, incidentId));
+  const incident = await getFullIncident(ctx.db, incidentId);
+  if (!incident) throw notFound(`incident ${incidentId}`);
+  return renderPostmortem(incident);
 }
 
 /**
  * One action on the incident's workflow: 404 for an unknown incident, bounded and idempotent
  * (services/actions.ts). `args` is what the update gets besides the actor, and what a repeated
- * Idempotency-Key is compared by (a step action's args name its step).
+ * Idempotency-Key is compared by (a step action's args name its step). Answers the incident as the
+ * database has it once the update returned (the workflow answers only after its change is recorded):
+ * the workflow's own answer holds only the last few timeline entries.
  */
 async function act<A extends object>(
   ctx: CommandContext,
   incidentId: string,
   action: string,
-  def: UpdateDefinition<IncidentState, [Actor & A]>,
+  def: UpdateDefinition<IncidentAck, [Actor & A]>,
   args: A,
 ): Promise<IncidentState> {
   await getIncident(ctx, incidentId);
   const workflowId = workflowIdForIncident(incidentId);
-  const finished = async () => `the incident is ${(await readIncident(ctx.db, incidentId))?.status ?? 'CLOSED'}: it is closed`;
-  return runAction(ctx, { workflowId, action: `incident.${action}`, body: args }, (updateId) =>
-    ctx.temporal.update(workflowId, def, [{ actor: ctx.actor, requestId: ctx.requestId, ...args }], { updateId, finished }),
-  );
+  const finished = async () => `the incident is ${(await readIncident(ctx.db, incidentId))?.status ?? 'CLOSED'}: its workflow has ended`;
+  return runAction(ctx, { workflowId, action: `incident.${action}`, body: args }, async (updateId) => {
+    await ctx.temporal.update(workflowId, def, [{ actor: ctx.actor, requestId: ctx.requestId, ...args }], { updateId, finished });
+    return getIncident(ctx, incidentId);
+  });
 }
 
 export const assignRole = (ctx: CommandContext, id: string, b: { role: IncidentRole; holder: string }) =>

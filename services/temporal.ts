@@ -182,13 +182,38 @@ export class TemporalGateway {
     args: Args,
     req: UpdateRequest,
   ): Promise<Ret> {
+    const deadline = Date.now() + this.updateTimeoutMs;
+    for (;;) {
+      try {
+        return await this.client.withDeadline(deadline, () =>
+          // The SDK types args per arity; the definition carries the real type, so widen once here.
+          this.handle(workflowId).executeUpdate(def as unknown as UpdateDefinition<Ret, [unknown]>, { args: args as unknown as [unknown], updateId: req.updateId }),
+        );
+      } catch (err) {
+        // A run draining before continue-as-new rejects updates in its validators (nothing is recorded,
+        // so the same update id is free): sent again, the next run takes it, within the same deadline.
+        if (isContinuingAsNew(err) && Date.now() + 200 < deadline) {
+          await new Promise((r) => setTimeout(r, 150));
+          continue;
+        }
+        if (isContinuingAsNew(err)) throw workerUnavailable(this.updateTimeoutMs, 'update');
+        throw await this.mapUpdateError(err, req);
+      }
+    }
+  }
+
+  /**
+   * The latest run of a workflow: its status name (RUNNING, COMPLETED, TERMINATED, FAILED, TIMED_OUT,
+   * CANCELLED...) and close time, or undefined when Temporal has no such workflow (never started, or
+   * forgotten after the namespace's retention). Bounded like a start.
+   */
+  async describe(workflowId: string): Promise<{ status: string; closeTime?: Date; runId: string } | undefined> {
     try {
-      return await this.bounded(this.updateTimeoutMs, () =>
-        // The SDK types args per arity; the definition carries the real type, so widen once here.
-        this.handle(workflowId).executeUpdate(def as unknown as UpdateDefinition<Ret, [unknown]>, { args: args as unknown as [unknown], updateId: req.updateId }),
-      );
+      const d = await this.bounded(this.startTimeoutMs, () => this.handle(workflowId).describe());
+      return { status: d.status.name, closeTime: d.closeTime, runId: d.runId };
     } catch (err) {
-      throw await this.mapUpdateError(err, req);
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
     }
   }
 
@@ -230,6 +255,10 @@ function workerUnavailable(timeoutMs: number, what: 'update' | 'query'): Command
     { timeoutMs },
     WORKER_RETRY_AFTER_S,
   );
+}
+
+function isContinuingAsNew(err: unknown): boolean {
+  return err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === FailureType.ContinuingAsNew;
 }
 
 /** An update or query whose deadline passed while Temporal itself answered (no worker took it). */

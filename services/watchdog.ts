@@ -42,6 +42,7 @@ import { errorReason, within } from './bounded';
 import { systemContext, type ServiceSettings, type Services } from './context';
 import { declareIncident, type IncidentServices } from './incidents';
 import { campaignWorkflowsNotRunning } from './watchdog-campaigns';
+import { describeWith, findIncidentsWithoutWorkflow } from './watchdog-incidents';
 
 export interface DetectDeps {
   db: Db;
@@ -297,6 +298,13 @@ export async function detectStuckWork(deps: DetectDeps, now: Date = new Date()):
     }
   });
 
+  await detector('incident_workflows_gone', async () => {
+    const describe = describeWith(client);
+    const gone = await findIncidentsWithoutWorkflow({ db, limit: t.describeLimit, now, describe: (id) => temporal(`describe ${id}`, () => describe(id)) });
+    counts.incident_workflow_gone += gone.length;
+    for (const f of gone) found(f);
+  });
+
   for (const f of notRunning.values()) {
     counts.booking_workflow_not_running++;
     found(f);
@@ -316,6 +324,7 @@ export function affectedComponents(kinds: StuckKind[], configured: string[]): st
   const wanted = new Set<string>();
   for (const k of kinds) {
     if (k.startsWith('campaign_')) wanted.add('notifications');
+    else if (k === 'incident_workflow_gone') continue; // Keel's own record, not a customer-facing component
     else wanted.add('car-unlock').add('booking-api'); // a booking that does not start cannot be unlocked
   }
   const picked = configured.filter((c) => wanted.has(c));

@@ -1,19 +1,27 @@
 // An incident: one workflow per incident, id `incident-<id>`, task queue `incidents`.
 //
 // The commander steps through it with updates (each validated, so a refused action leaves no trace but
-// the API's 409). Every action lands in the timeline, which is part of the workflow's state and so of
-// its history: the post-mortem is generated from it. Each change is mirrored to PostgreSQL by one
-// idempotent activity that keeps only the newest snapshot. Manual steps with a time limit have a
-// durable timer each (visible in the Web UI) that escalates to the commander and deputy.
+// the API's 409). Every action lands in the timeline. Each change goes to PostgreSQL as that change only
+// (what it set, the checklist items it touched, the entries it appended: domain/incident.ts
+// IncidentChange), by an idempotent activity that applies it; the database holds the whole record and
+// the workflow keeps only the last few entries of each growing list (RECENT_IN_WORKFLOW), so its state,
+// its answers, each activity input and its continue-as-new input stay bounded however many notes an
+// incident gets. The changes in the history are the record too: scripts/postmortem.ts folds them.
+// Manual steps with a time limit have a durable timer each (visible in the Web UI) that escalates to
+// the commander and deputy.
 import * as wf from '@temporalio/workflow';
 import type { IncidentActivities } from '../activities/incidents';
 import type { CheckActivities } from '../activities/checks';
 import type { NotificationActivities } from '../activities/notifications';
 import { FailureType } from '../domain/failures';
 import {
+  INCIDENT_SET_FIELDS,
+  RECENT_IN_WORKFLOW,
   incidentRefusal,
   initialIncidentState,
   type ActionItem,
+  type IncidentAppendField,
+  type IncidentChange,
   type CheckName,
   type CheckResult,
   type IncidentRole,
@@ -36,13 +44,20 @@ import {
   runChecksUpdate,
   skipStepUpdate,
   type Actor,
+  type IncidentAck,
   type IncidentInput,
 } from './incident-messages';
 
 export * from './incident-messages';
 
-/** Continue as new past this many history events, keeping the history well under Temporal's limits. */
+/** Continue as new past this many history events (default; IncidentInput.historyEventsLimit overrides). */
 export const HISTORY_EVENTS_LIMIT = 4000;
+
+/**
+ * Changes batched into one record activity, at most this many characters of JSON (one change alone may
+ * exceed it: a close with a long retrospective, about 41k characters at most).
+ */
+export const RECORD_BATCH_CHARS = 16_000;
 
 const store = wf.proxyActivities<IncidentActivities>({
   startToCloseTimeout: '15 seconds',
@@ -66,48 +81,98 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     startToCloseTimeout: '30 seconds',
   });
   const s: IncidentState = input.carried ?? initialIncidentState(input.declare);
+  const historyEventsLimit = input.historyEventsLimit ?? HISTORY_EVENTS_LIMIT;
+  let actionItemCount = input.actionItemCount ?? s.actionItems.length;
   const now = () => new Date(Date.now()).toISOString();
   let recorded = s.version; // the newest version the database has
   let writing = false;
-  let statusPageDirty = false;
   let changes = 0;
   const pending: Promise<unknown>[] = [];
+  /** Changes not yet handed to the record activity, oldest first. */
+  const queue: Array<{ change: IncidentChange; statusPage: boolean }> = [];
+  /** What the last change left, per set field and checklist item: the next change carries what differs. */
+  const fieldJson = (k: (typeof INCIDENT_SET_FIELDS)[number]) => JSON.stringify(s[k] ?? null);
+  const shadow = {
+    fields: new Map(INCIDENT_SET_FIELDS.map((k) => [k, fieldJson(k)])),
+    checklist: s.checklist.map((c) => JSON.stringify(c)),
+  };
+  let appended: Partial<Pick<IncidentChange, IncidentAppendField>> = {};
+
+  /** Append to a growing list: the change carries it, the workflow keeps only the last few. */
+  function append<K extends IncidentAppendField>(key: K, value: IncidentState[K][number]): void {
+    const list = s[key] as Array<IncidentState[K][number]>;
+    list.push(value);
+    if (list.length > RECENT_IN_WORKFLOW) list.splice(0, list.length - RECENT_IN_WORKFLOW);
+    ((appended[key] ??= []) as Array<IncidentState[K][number]>).push(value);
+  }
 
   function entry(kind: TimelineKind, actor: string, text: string, data?: Record<string, unknown>): TimelineEntry {
     const e: TimelineEntry = { seq: (s.timeline.at(-1)?.seq ?? 0) + 1, at: now(), kind, actor, text, ...(data ? { data } : {}) };
-    s.timeline.push(e);
+    append('timeline', e);
     return e;
   }
 
-  /** Mark the state changed and make sure the newest snapshot reaches the database (coalesced). */
+  /** Mark the state changed and queue the change for the database (batched, in order). */
   function changed(affectsStatusPage = false): void {
     s.version++;
     changes++;
-    if (affectsStatusPage && !s.drill) statusPageDirty = true;
+    const change: IncidentChange = { version: s.version, ...appended };
+    appended = {};
+    for (const k of INCIDENT_SET_FIELDS) {
+      const j = fieldJson(k);
+      if (j === shadow.fields.get(k)) continue;
+      shadow.fields.set(k, j);
+      (change.set ??= {})[k] = JSON.parse(j) as never;
+    }
+    s.checklist.forEach((c, index) => {
+      const j = JSON.stringify(c);
+      if (j === shadow.checklist[index]) return;
+      shadow.checklist[index] = j;
+      (change.checklist ??= []).push({ index, item: JSON.parse(j) as typeof c });
+    });
+    queue.push({ change, statusPage: affectsStatusPage && !s.drill });
     if (writing) return;
     writing = true;
     const flush = (async () => {
-      while (recorded < s.version) {
-        const snapshot = JSON.parse(JSON.stringify(s)) as IncidentState;
-        const rebuild = statusPageDirty;
-        statusPageDirty = false;
-        await store.recordIncident.executeWithOptions(
+      while (queue.length) {
+        let size = 0;
+        let n = 0;
+        while (n < queue.length && (n === 0 || size + JSON.stringify(queue[n].change).length <= RECORD_BATCH_CHARS)) {
+          size += JSON.stringify(queue[n].change).length;
+          n++;
+        }
+        const batch = queue.splice(0, n);
+        const last = batch[batch.length - 1].change;
+        const kinds = [...new Set(batch.flatMap((b) => (b.change.timeline ?? []).map((e) => e.kind)))].join(', ');
+        await store.recordIncidentChanges.executeWithOptions(
           { startToCloseTimeout: '15 seconds', retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
-            summary: `record v${snapshot.version}: ${snapshot.timeline.at(-1)?.kind ?? ''}` },
-          [{ snapshot, rebuildStatusPage: rebuild }],
+            summary: `record v${batch[0].change.version}${batch.length > 1 ? `-v${last.version}` : ''}${kinds ? `: ${kinds}` : ''}` },
+          [{ incidentId: s.incidentId, drill: s.drill, changes: batch.map((b) => b.change), rebuildStatusPage: batch.some((b) => b.statusPage) }],
         );
-        recorded = snapshot.version;
+        recorded = last.version;
       }
       writing = false;
-    })();
+    })().catch(() => {
+      // Only a cancelled workflow gets here (the activity retries without limit otherwise): the main
+      // loop ends the run as CANCELLED; left unhandled, the rejection would fail workflow tasks first.
+    });
     pending.push(flush);
   }
 
   /** Update handlers answer once their change is in the database, so a following GET sees it. */
-  async function persisted(): Promise<IncidentState> {
+  async function persisted(): Promise<IncidentAck> {
     const v = s.version;
     await wf.condition(() => recorded >= v);
-    return s;
+    return { incidentId: s.incidentId, version: v };
+  }
+
+  /**
+   * Set when the run is to continue as new: validators then reject every update (the gateway sends it
+   * again to the next run), so the handlers in flight can finish however busy the incident is.
+   */
+  let draining = false;
+  function admit(): void {
+    if (draining) throw refused('the incident workflow is continuing as new: send again', FailureType.ContinuingAsNew);
   }
 
   function item(stepId: string) {
@@ -117,6 +182,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   }
 
   function assertActive(): void {
+    admit();
     const why = incidentRefusal('act', s.status);
     if (why) throw refused(why);
   }
@@ -158,8 +224,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     async (a) => {
       const previous = s.roles[a.role];
       const assignment = { role: a.role, holder: a.holder, since: now(), assignedBy: a.actor };
-      s.roles[a.role] = assignment;
-      s.roleHistory.push(assignment);
+      s.roles = { ...s.roles, [a.role]: assignment };
+      append('roleHistory', assignment);
       entry(
         'role_assigned',
         a.actor,
@@ -248,7 +314,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   wf.setHandler(
     postStatusUpdate,
     async (a) => {
-      s.publicUpdates.push({ at: now(), message: a.message, componentStates: a.componentStates, by: a.actor });
+      append('publicUpdates', { at: now(), message: a.message, componentStates: a.componentStates, by: a.actor });
       entry('status_update', a.actor, `Public update: ${a.message}`, { componentStates: a.componentStates });
       changed(true);
       return persisted();
@@ -291,6 +357,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     },
     {
       validator: (_a: Actor) => {
+        admit();
         const why = incidentRefusal('mitigate', s.status);
         if (why) throw refused(why);
       },
@@ -309,6 +376,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     },
     {
       validator: (_a: Actor & { summary: string }) => {
+        admit();
         const why = incidentRefusal('resolve', s.status);
         if (why) throw refused(why);
       },
@@ -319,15 +387,16 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     addActionItemUpdate,
     async (a) => {
       const ai: ActionItem = {
-        id: `ai-${s.actionItems.length + 1}`, title: a.title, owner: a.owner, dueDate: a.dueDate, createdAt: now(), createdBy: a.actor,
+        id: `ai-${++actionItemCount}`, title: a.title, owner: a.owner, dueDate: a.dueDate, createdAt: now(), createdBy: a.actor,
       };
-      s.actionItems.push(ai);
+      append('actionItems', ai);
       entry('action_item', a.actor, `Action item for ${a.owner} (due ${a.dueDate}): ${a.title}`, { actionItemId: ai.id });
       changed();
       return persisted();
     },
     {
       validator: (_a: Actor & { title: string; owner: string; dueDate: string }) => {
+        admit();
         const why = incidentRefusal('action_item', s.status);
         if (why) throw refused(why);
       },
@@ -346,6 +415,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     },
     {
       validator: (_a: Actor & { retrospective?: Retrospective }) => {
+        admit();
         const why = incidentRefusal('close', s.status);
         if (why) throw refused(why);
       },
@@ -384,10 +454,12 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
         }
       }
     }
-    if (wf.workflowInfo().historyLength > HISTORY_EVENTS_LIMIT || wf.workflowInfo().continueAsNewSuggested) {
+    if (wf.workflowInfo().historyLength > historyEventsLimit || wf.workflowInfo().continueAsNewSuggested) {
+      draining = true;
       await wf.condition(() => wf.allHandlersFinished() && !writing);
       await Promise.all(pending);
-      await wf.continueAsNew<typeof incidentWorkflow>({ ...input, carried: s });
+      // Bounded: the declaration, the checklist, the roles and the last few entries of each list.
+      await wf.continueAsNew<typeof incidentWorkflow>({ ...input, carried: s, actionItemCount });
     }
     const next = s.checklist
       .filter((c) => c.dueAt && !c.escalatedAt && c.state === 'pending')

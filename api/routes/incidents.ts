@@ -46,7 +46,12 @@ export function incidentSchemas(components: string[]) {
     }),
     Close: z.strictObject(Object.fromEntries(RETROSPECTIVE_SECTIONS.map((k) => [k, text(8000).optional()]))),
     Empty: z.strictObject({}),
-    List: z.strictObject({ status: z.enum(['open', 'resolved', 'closed', 'all']).default('all') }),
+    List: z.strictObject({ status: z.enum(['open', 'resolved', 'closed', 'abandoned', 'all']).default('all') }),
+    // seq is a PostgreSQL integer: a larger value is refused here, not by the database (500).
+    Timeline: z.strictObject({
+      after: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0).max(2_147_483_647).default(0),
+      limit: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1).max(200).default(100),
+    }),
     Id: z.strictObject({ id: businessId }),
     Step: z.strictObject({ id: businessId, stepId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'not a step id') }),
   };
@@ -76,6 +81,11 @@ export function incidentsRouter(services: Services): Router {
 
   r.get('/:id', READ, async (req, res) => {
     res.json(await incidents.getIncident(services, id(req)));
+  });
+
+  r.get('/:id/timeline', READ, async (req, res) => {
+    const q = parse(S.Timeline, req.query, 'query');
+    res.json(await incidents.timeline(services, id(req), { afterSeq: q.after, limit: q.limit }));
   });
 
   r.get('/:id/postmortem', READ, async (req, res) => {

@@ -50,6 +50,8 @@ export interface StackOptions {
   /** Playbooks served by /v1/playbooks (default: the repository's playbooks/), their timeout and row cap. */
   playbooksDir?: string;
   playbookSettings?: { timeoutMs?: number; maxRows?: number };
+  /** History events after which an incident workflow continues as new (default 4000). */
+  incidentHistoryEventsLimit?: number;
   /** Deadline of an action's update (KEEL_UPDATE_TIMEOUT); default 5 s. */
   updateTimeoutMs?: number;
   /** Where operations alerts are e-mailed (KEEL_OPS_ALERT_EMAILS); default none. */
@@ -119,7 +121,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     logger: pino({ level: process.env.KEEL_TEST_LOG_LEVEL ?? 'silent' }),
     apiKeys: Object.entries(keys).map(([role, token]) => `${role}:${token}`).join(','),
     workflows,
-    incidents: { components: opts.components ?? TEST_COMPONENTS, runbooks: opts.runbooks ?? loadRunbooks() },
+    incidents: {
+      components: opts.components ?? TEST_COMPONENTS, runbooks: opts.runbooks ?? loadRunbooks(), historyEventsLimit: opts.incidentHistoryEventsLimit,
+    },
     campaigns: { ...DEFAULT_CAMPAIGN_SETTINGS, ...opts.campaignSettings },
     playbooks,
     updateTimeoutMs: opts.updateTimeoutMs,
