@@ -12,6 +12,11 @@ export const FailureType = {
   BookingOverlap: 'BookingOverlap',
   /** The booking's database row is gone (deleted by hand): the write cannot be applied. */
   BookingRowMissing: 'BookingRowMissing',
+  /**
+   * A booking write found the row at another status or version than its workflow believed: the
+   * activity refuses it for good and the booking's workflow fails (visible as Failed in the Web UI).
+   */
+  BookingWriteConflict: 'BookingWriteConflict',
 } as const;
 
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];

@@ -10,6 +10,8 @@ import type { Severity } from './incident';
  * - activity_retrying: a running workflow's activity at attempt >= maxAttempts (e.g. a transition that
  *   cannot be written).
  * - campaign_stalled: a RUNNING campaign with deliveries due whose counters have not moved for a while.
+ * - booking_write_conflict: a booking write refused within the lookback window because the row was not
+ *   at the status and version its workflow expected (a stray or revived run); that run has failed.
  */
 export const STUCK_KINDS = [
   'booking_not_started',
@@ -17,6 +19,7 @@ export const STUCK_KINDS = [
   'booking_workflow_not_running',
   'activity_retrying',
   'campaign_stalled',
+  'booking_write_conflict',
 ] as const;
 export type StuckKind = (typeof STUCK_KINDS)[number];
 
@@ -61,7 +64,7 @@ export interface WatchdogSettings {
   limitPerKind: number;
   /** Workflows described per run, at most: the bound on the watchdog's calls to Temporal. */
   describeLimit: number;
-  /** How far back a run looks for booking workflows that closed abnormally. */
+  /** How far back a run looks for booking workflows that closed abnormally and for refused booking writes. */
   closedLookbackMs: number;
   /** Bound on each database or Temporal call. */
   callTimeoutMs: number;
