@@ -109,19 +109,38 @@ function summaryOf(b: BookingRow): SummaryBooking {
 export async function deleteUnstartedBooking(db: Db, bookingId: string): Promise<void> {
   await db.$transaction(async (tx) => {
     const before = await lockBookingForSummary(tx, bookingId);
-    await tx.bookingEvent.deleteMany({ where: { bookingId } });
-    const { count } = await tx.booking.deleteMany({ where: { id: bookingId, version: 1 } });
+    // Only a row whose lifecycle never began: a started one (marker or a later version) stays.
+    const { count } = await tx.booking.deleteMany({ where: { id: bookingId, version: 1, workflowStartedAt: null } });
     // The dashboard counted the booking when it was created: take it back with the row.
     if (count === 1 && before) await recordBookingSummary(tx, before, null);
   });
 }
 
+/** Whether this row's lifecycle has begun: its start was recorded, or it has moved since creation. */
+export function lifecycleStarted(b: Pick<BookingRow, 'workflowStartedAt' | 'version' | 'status'>): boolean {
+  return b.workflowStartedAt !== null || b.version > 1 || b.status !== 'CONFIRMED';
+}
+
+/** The durable "its workflow was started" marker (idempotent: the first time stays). */
+export async function markWorkflowStarted(db: Db, bookingId: string): Promise<void> {
+  await db.booking.updateMany({ where: { id: bookingId, workflowStartedAt: null }, data: { workflowStartedAt: new Date() } });
+}
+
 export interface BookingChange extends Actor {
   bookingId: string;
-  /** Deterministic per transition: a second write with the same key changes nothing. */
+  /**
+   * Deterministic per transition (the workflow builds it from its run chain, the expected version and
+   * the action): a second write with the same key changes nothing and reports the first.
+   */
   transitionKey: string;
   action: BookingAction;
+  /** The status the writer believes the row has: the write is refused unless it has. */
   from: BookingStatus;
+  /**
+   * The version the writer believes the row has: refused unless it has. Absent only in activity inputs
+   * scheduled by workflow code older than this check (still retrying after a deploy): status alone then.
+   */
+  expectedVersion: number;
   to: BookingStatus;
   reason?: string;
   /** When the clock said it should happen; null for request-driven changes. */
@@ -131,29 +150,65 @@ export interface BookingChange extends Actor {
   returnedAt?: string;
 }
 
+export interface WriteConflict {
+  expected: { status: BookingStatus; version: number | null };
+  actual: { status: BookingStatus; version: number };
+}
+
 export type ChangeResult =
   | { outcome: 'applied'; version: number; occurredAt: string }
   | { outcome: 'already_applied'; version: number; occurredAt: string }
   | { outcome: 'overlap'; conflictingBookingId: string }
+  | ({ outcome: 'conflict' } & WriteConflict)
   | { outcome: 'missing' };
 
-export async function applyBookingChange(db: Db, c: BookingChange): Promise<ChangeResult> {
+/** Who is writing, for the conflict record (the activity knows its workflow run). */
+export interface Writer {
+  workflowId?: string;
+  runId?: string;
+}
+
+/**
+ * The one write path for a booking's status: a compare-and-set on (status, version). The same
+ * transition again (its key is found) is answered as already applied, so an activity retried after its
+ * commit is accepted; any other write that finds the row elsewhere than expected is refused and
+ * recorded in booking_write_conflicts (committed, so the watchdog sees it) and changes nothing else.
+ */
+export async function applyBookingChange(db: Db, c: BookingChange, writer: Writer = {}): Promise<ChangeResult> {
+  const expectedVersion = typeof c.expectedVersion === 'number' ? c.expectedVersion : null;
   const attempt = () =>
     db.$transaction(async (tx): Promise<ChangeResult> => {
-      const done = await tx.bookingEvent.findUnique({ where: { transitionKey: c.transitionKey } });
-      if (done) {
-        const row = await tx.booking.findUnique({ where: { id: c.bookingId }, select: { version: true } });
-        return { outcome: 'already_applied', version: row?.version ?? 0, occurredAt: done.occurredAt.toISOString() };
-      }
-      const current = await tx.booking.findUnique({ where: { id: c.bookingId }, select: { carId: true, startsAt: true } });
+      const current = await tx.booking.findUnique({ where: { id: c.bookingId }, select: { carId: true, startsAt: true, workflowId: true } });
       if (!current) return { outcome: 'missing' };
+      // Car before row, as creation locks them, so two writers never wait on each other in opposite order.
+      if (c.endsAt) await lockCar(tx, current.carId);
+      // The row as it was, locked: the compare-and-set reads it, and the dashboard summary moves from it.
+      const before = await lockBookingForSummary(tx, c.bookingId);
+      const locked = before && (await tx.booking.findUnique({ where: { id: c.bookingId }, select: { version: true } }));
+      if (!before || !locked) return { outcome: 'missing' }; // deleted meanwhile (an undone creation)
+      const { status: actualStatus } = before;
+      const actualVersion = locked.version;
+      // Looked up under the row lock: a twin attempt that committed while this one waited is seen here.
+      const done = await tx.bookingEvent.findUnique({ where: { transitionKey: c.transitionKey } });
+      if (done && done.bookingId === c.bookingId && done.action === c.action && done.toStatus === c.to) {
+        // The key names the expected version, so the write it recorded produced expectedVersion + 1.
+        return { outcome: 'already_applied', version: expectedVersion === null ? actualVersion : expectedVersion + 1, occurredAt: done.occurredAt.toISOString() };
+      }
+      if (done || actualStatus !== c.from || (expectedVersion !== null && actualVersion !== expectedVersion)) {
+        await tx.bookingWriteConflict.createMany({
+          data: [{
+            bookingId: c.bookingId, transitionKey: c.transitionKey, action: c.action, toStatus: c.to,
+            expectedStatus: c.from, expectedVersion, actualStatus, actualVersion,
+            workflowId: writer.workflowId ?? current.workflowId, runId: writer.runId ?? null,
+          }],
+          skipDuplicates: true,
+        });
+        return { outcome: 'conflict', expected: { status: c.from, version: expectedVersion }, actual: { status: actualStatus, version: actualVersion } };
+      }
       if (c.endsAt) {
-        await lockCar(tx, current.carId);
         const conflict = await findOverlap(tx, current.carId, current.startsAt, new Date(c.endsAt), c.bookingId);
         if (conflict) return { outcome: 'overlap', conflictingBookingId: conflict };
       }
-      // The row as it was, locked: the dashboard summary moves from this state to c.to below.
-      const before = await lockBookingForSummary(tx, c.bookingId);
       const now = new Date();
       const row = await tx.booking.update({
         where: { id: c.bookingId },
@@ -182,7 +237,7 @@ export async function applyBookingChange(db: Db, c: BookingChange): Promise<Chan
         });
       }
       // Only on this applied path: a retried write (transition key found above) changes no counter.
-      if (before) await recordBookingSummary(tx, before, { ...before, status: c.to });
+      await recordBookingSummary(tx, before, { ...before, status: c.to });
       return { outcome: 'applied', version: row.version, occurredAt: now.toISOString() };
     });
   try {

@@ -17,6 +17,11 @@ export const FailureType = {
    * gateway (services/temporal.ts) sends the same update again, which the new run takes.
    */
   ContinuingAsNew: 'ContinuingAsNew',
+  /**
+   * A booking write found the row at another status or version than its workflow believed: the
+   * activity refuses it for good and the booking's workflow fails (visible as Failed in the Web UI).
+   */
+  BookingWriteConflict: 'BookingWriteConflict',
 } as const;
 
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];

@@ -14,6 +14,8 @@ import type { Severity } from './incident';
  *   gone, so nothing will ever send the rest or close the row (services/watchdog-campaigns.ts).
  * - incident_workflow_gone: an incident row is OPEN or MITIGATED but its workflow has ended (terminated,
  *   failed, timed out...) or does not exist, so no action on it can succeed (services/watchdog-incidents.ts).
+ * - booking_write_conflict: a booking write refused within the lookback window because the row was not
+ *   at the status and version its workflow expected (a stray or revived run); that run has failed.
  */
 export const STUCK_KINDS = [
   'booking_not_started',
@@ -23,6 +25,7 @@ export const STUCK_KINDS = [
   'campaign_stalled',
   'campaign_workflow_not_running',
   'incident_workflow_gone',
+  'booking_write_conflict',
 ] as const;
 export type StuckKind = (typeof STUCK_KINDS)[number];
 
@@ -67,7 +70,7 @@ export interface WatchdogSettings {
   limitPerKind: number;
   /** Workflows described per run, at most: the bound on the watchdog's calls to Temporal. */
   describeLimit: number;
-  /** How far back a run looks for booking workflows that closed abnormally. */
+  /** How far back a run looks for booking workflows that closed abnormally and for refused booking writes. */
   closedLookbackMs: number;
   /** Bound on each database or Temporal call. */
   callTimeoutMs: number;

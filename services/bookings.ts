@@ -1,6 +1,6 @@
 // Booking commands: create (row + workflow), read, and the actions a booking's workflow takes.
 import type { UpdateDefinition } from '@temporalio/common';
-import { createBooking as insertBooking, deleteUnstartedBooking, getBookingWithEvents } from '../db/booking-store';
+import { createBooking as insertBooking, deleteUnstartedBooking, getBookingWithEvents, lifecycleStarted, markWorkflowStarted } from '../db/booking-store';
 import { connectAllowed, workflowIdForBooking, type BookingFacts, type BookingStatus } from '../domain/booking';
 import { BookingStatusKey, CarIdKey, CustomerIdKey, NextTransitionAtKey } from '../domain/search-attributes';
 import {
@@ -57,7 +57,16 @@ export interface CreatedBooking {
 
 /**
  * The row first (it remembers the booking beyond Temporal's retention and refuses overlaps), then the
- * workflow. A new row whose workflow could not be started is deleted again, so a retry starts afresh.
+ * workflow, then the row's workflowStartedAt marker. A new row whose workflow could not be started is
+ * deleted again, so a retry starts afresh.
+ *
+ * A booking's lifecycle runs once. A repeated create of a booking whose lifecycle has started (the
+ * marker, or a row that has moved past its creation) answers the row as it is and starts nothing,
+ * whatever Temporal still remembers: after retention deletes a closed run, REJECT_DUPLICATE no longer
+ * would. Only a row never known to have started (the start failed, or a crash came between the insert
+ * and the start, or between the start and the marker) is started again: the same id policy joins a
+ * run still there or refuses a closed one; and should a deleted run's booking have moved meanwhile,
+ * the new run's first write is refused by the row's compare-and-set, so it cannot move the booking.
  */
 export async function createBooking(ctx: CommandContext, b: BookingFacts<string>): Promise<CreatedBooking> {
   const workflowId = workflowIdForBooking(b.bookingId);
@@ -69,16 +78,23 @@ export async function createBooking(ctx: CommandContext, b: BookingFacts<string>
   if (result.kind === 'overlap') {
     throw new CommandError('BOOKING_OVERLAP', `car ${b.carId} is already booked in that time`, { conflictingBookingId: result.conflictingBookingId });
   }
+  if (result.kind === 'existing' && lifecycleStarted(result.booking)) {
+    return { created: false, bookingId: b.bookingId, workflowId, status: result.booking.status };
+  }
   const facts = { ...b, startsAt: booking.startsAt.toISOString(), endsAt: booking.endsAt.toISOString() };
   const input = bookingInput(facts, ctx.temporal, ctx.settings.bookings, ctx.requestId);
   try {
-    // Also for an existing row: if an earlier attempt wrote the row but died before starting the
-    // workflow, the resubmission finishes the job instead of leaving a booking without a lifecycle.
+    // Also for an existing row not known to have started: if an earlier attempt wrote the row but died
+    // before starting the workflow, the resubmission finishes the job instead of leaving a booking
+    // without a lifecycle.
     await startBookingWorkflow(ctx.temporal, input);
   } catch (err) {
     if (result.kind === 'created') await deleteUnstartedBooking(ctx.db, b.bookingId).catch(() => undefined);
     throw err;
   }
+  // Started, joined (USE_EXISTING) or refused as a closed run (REJECT_DUPLICATE): either way this
+  // booking has had its run. If this write is lost, the next create tries the start once more.
+  await markWorkflowStarted(ctx.db, b.bookingId);
   return { created: result.kind === 'created', bookingId: b.bookingId, workflowId, status: result.booking.status };
 }
 

@@ -16,6 +16,8 @@
 //    its booking is even due. A retrying activity in a workflow that is none of these (e.g. a connect
 //    write on a booking not yet due) is not seen until it becomes one;
 //  - campaign rows SCHEDULED/RUNNING/PAUSED whose workflow is closed or gone: services/watchdog-campaigns.ts;
+//  - refused booking writes (booking_write_conflicts, recorded by the compare-and-set in
+//    db/booking-store.ts) within `closedLookbackMs`: the (at) index, at most limitPerKind rows read;
 //  - campaigns RUNNING whose row has not changed for `campaignStallMs` (counters move with every
 //    chunk of sends, in the same transaction, db/campaign-store.ts) and that have a delivery due now:
 //    one indexed EXISTS per candidate, so a campaign waiting out quiet hours is not "stalled".
@@ -160,6 +162,30 @@ export async function detectStuckWork(deps: DetectDeps, now: Date = new Date()):
         if (candidates.size >= t.describeLimit * 2) break;
       }
     });
+  });
+
+  await detector('booking_write_conflicts', async () => {
+    // A run that is not the booking's (revived after retention, started by hand) tried to move it and
+    // was refused: the row is safe, but the run failed and someone should know why it existed.
+    const where = { at: { gt: new Date(now.getTime() - t.closedLookbackMs) } };
+    const [count, rows] = await sql('booking write conflicts query', () =>
+      db.$transaction([
+        db.bookingWriteConflict.count({ where }),
+        db.bookingWriteConflict.findMany({ where, orderBy: { at: 'asc' }, take: t.limitPerKind }),
+      ]),
+    );
+    counts.booking_write_conflict = count;
+    for (const c of rows) {
+      const expected = `${c.expectedStatus} at version ${c.expectedVersion ?? '(any)'}`;
+      found({
+        kind: 'booking_write_conflict', id: c.bookingId, since: c.at.toISOString(), workflowId: c.workflowId,
+        summary: `booking ${c.bookingId}: a ${c.action} write expected ${expected} but the row was ${c.actualStatus} at version ${c.actualVersion}; it was refused and run ${c.runId ?? '?'} failed`,
+        evidence: {
+          action: c.action, to: c.toStatus, expectedStatus: c.expectedStatus, expectedVersion: c.expectedVersion,
+          actualStatus: c.actualStatus, actualVersion: c.actualVersion, transitionKey: c.transitionKey, runId: c.runId,
+        },
+      });
+    }
   });
 
   await detector('campaigns_stalled', async () => {

@@ -14,12 +14,43 @@ export interface BookingSettings {
    * Absent only in runs started by the build that introduced the early wake: those keep its 1.5 s.
    */
   earlyWakeMs?: number;
+  /**
+   * History length (events) at which a run continues as new with its state (default
+   * DEFAULT_CONTINUE_AS_NEW_EVENTS). Absent in runs started before continue-as-new existed.
+   */
+  continueAsNewAtEvents?: number;
+}
+
+/** A run's history stays near this many events: beyond it the run continues as new at its next quiet point. */
+export const DEFAULT_CONTINUE_AS_NEW_EVENTS = 2000;
+
+/**
+ * What a run hands to the next one when it continues as new. Bounded whatever happened before: the
+ * history holds one entry per change, and changes are bounded (the transition graph has no cycle,
+ * connect is recorded once, extensions are capped at MAX_EXTENSIONS); reminders sent are bounded by
+ * the configured offsets times the end times an extension can set.
+ */
+export interface BookingResume {
+  status: BookingStatus;
+  endsAt: string;
+  endsAtSetAt: number;
+  connectedAt?: number;
+  returnedAt?: number;
+  extensions: number;
+  /** The row's version as this chain last wrote it: the next write's compare-and-set expects it. */
+  version: number;
+  seq: number;
+  createdAt: number;
+  history: BookingHistoryEntry[];
+  remindersSent: string[];
 }
 
 /** A booking's facts travel as ISO strings (workflow input is JSON). */
 export interface BookingInput extends BookingFacts<string> {
   requestId?: string;
   settings: BookingSettings;
+  /** Set only by continue-as-new: the state the previous run of this booking ended with. */
+  resume?: BookingResume;
 }
 
 export type { RequestMeta } from '../domain/request-meta';

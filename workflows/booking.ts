@@ -6,9 +6,9 @@
 // a pending activity with its attempt count and last error. Writes are applied strictly in order.
 // Reminders go to the separate `notifications` task queue and are never awaited by a transition.
 import * as wf from '@temporalio/workflow';
-import type { BookingActivities } from '../activities/bookings';
+import type { BookingActivities, RecordedChange } from '../activities/bookings';
 import type { NotificationActivities } from '../activities/notifications';
-import type { BookingChange, ChangeResult } from '../db/booking-store';
+import type { BookingChange } from '../db/booking-store';
 import {
   canTransition,
   connectAllowed,
@@ -25,6 +25,7 @@ import { BookingStatusKey, CarIdKey, CustomerIdKey, NextTransitionAtKey } from '
 import {
   cancelUpdate,
   connectUpdate,
+  DEFAULT_CONTINUE_AS_NEW_EVENTS,
   extendUpdate,
   forceTransitionUpdate,
   MAX_EXTENSIONS,
@@ -50,6 +51,10 @@ const store = wf.proxyActivities<BookingActivities>(RECORD_OPTIONS);
 /** How long before a due time the clock wakes to arm the final, short timer, unless settings say otherwise. */
 const EARLY_WAKE_MS = 1500;
 const EARLY_WAKE_PATCH = 'clock-early-wake';
+/** A connect while already connected is answered from state: no timer restart, no history but the update's. */
+const CONNECT_FROM_STATE_PATCH = 'connect-from-state';
+/** A run whose history passed its bound continues as new (runs recorded before this never did). */
+const CONTINUE_AS_NEW_PATCH = 'bounded-history-continue-as-new';
 
 function rejected(message: string, type: FailureType = FailureType.InvalidTransition): wf.ApplicationFailure {
   return wf.ApplicationFailure.create({ message, type, nonRetryable: true });
@@ -64,20 +69,28 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
   });
 
-  const createdAt = Date.now();
+  const resumed = input.resume;
+  const createdAt = resumed?.createdAt ?? Date.now();
   const s = {
-    status: 'CONFIRMED' as BookingStatus,
+    status: resumed?.status ?? 'CONFIRMED',
     startsAt: Date.parse(input.startsAt),
-    endsAt: Date.parse(input.endsAt),
-    endsAtSetAt: createdAt,
-    connectedAt: undefined as number | undefined,
-    returnedAt: undefined as number | undefined,
-    extensions: 0,
+    endsAt: Date.parse(resumed?.endsAt ?? input.endsAt),
+    endsAtSetAt: resumed?.endsAtSetAt ?? createdAt,
+    connectedAt: resumed?.connectedAt,
+    returnedAt: resumed?.returnedAt,
+    extensions: resumed?.extensions ?? 0,
+    // The row's version as this workflow last wrote it (1: the creation, by the API): every write
+    // is a compare-and-set on it and on the status, so a run that is not the booking's cannot move it.
+    version: resumed?.version ?? 1,
   };
-  const history: BookingHistoryEntry[] = [];
-  const remindersSent = new Set<string>();
+  const history: BookingHistoryEntry[] = resumed?.history.slice() ?? [];
+  const remindersSent = new Set<string>(resumed?.remindersSent ?? []);
   const notifications: Promise<unknown>[] = [];
-  let seq = 1; // seq 1 is the creation, written by the API together with the row
+  let pendingNotifications = 0;
+  let seq = resumed?.seq ?? 1; // seq 1 is the creation, written by the API together with the row
+  // Set when the database refused a write as not matching this run's belief: the run fails with it.
+  let conflict: wf.ApplicationFailure | undefined;
+  let mayContinueAsNew: boolean | undefined;
   let changes = 0; // bumped on every state change; wakes the main loop
   let inFlight = 0; // request handlers still running; the clock waits for them
   let pendingWrites = 0;
@@ -118,27 +131,64 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
     lastNextAt = nextAt;
   }
 
-  /** Queue a database write behind the previous ones (order matters for the version column). */
-  function record(change: Omit<BookingChange, 'bookingId' | 'transitionKey'>, entry?: BookingHistoryEntry): Promise<ChangeResult> {
-    const key = `${input.bookingId}:${++seq}:${change.action}`;
+  /**
+   * Queue a database write behind the previous ones (order matters for the version column). Its
+   * compare-and-set expects the version the previous write produced; its key names this workflow's run
+   * chain and that version, so an activity retried after its commit is recognised as the same
+   * transition while a revived run (another chain) never is.
+   */
+  function record(change: Omit<BookingChange, 'bookingId' | 'transitionKey' | 'expectedVersion'>, entry?: BookingHistoryEntry): Promise<RecordedChange> {
+    ++seq;
     pendingWrites++;
-    const p = writes.then(() =>
-      store.recordBookingChange.executeWithOptions(
+    const p = writes.then(() => {
+      if (conflict) throw conflict; // the run is failing: nothing more is written
+      const expectedVersion = s.version;
+      const transitionKey = `${input.bookingId}:${wf.workflowInfo().firstExecutionRunId}:v${expectedVersion}:${change.action}`;
+      return store.recordBookingChange.executeWithOptions(
         { ...RECORD_OPTIONS, summary: `${change.action}: ${change.from} -> ${change.to}` },
-        [{ ...change, bookingId: input.bookingId, transitionKey: key }],
-      ),
-    );
+        [{ ...change, bookingId: input.bookingId, transitionKey, expectedVersion }],
+      );
+    });
     writes = p.then(
       (r) => {
         pendingWrites--;
-        if (entry && (r.outcome === 'applied' || r.outcome === 'already_applied')) entry.recordedAt = r.occurredAt;
+        if (r.outcome === 'applied' || r.outcome === 'already_applied') {
+          s.version = r.version;
+          if (entry) entry.recordedAt = r.occurredAt;
+        }
       },
-      () => {
+      (err: unknown) => {
         pendingWrites--;
+        noteConflict(err);
       },
     );
     return p;
   }
+
+  /** A refused compare-and-set becomes this run's failure (the activity does not retry it). */
+  function noteConflict(err: unknown): void {
+    const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+    if (conflict || !(cause instanceof wf.ApplicationFailure) || cause.type !== FailureType.BookingWriteConflict) return;
+    conflict = wf.ApplicationFailure.create({
+      type: FailureType.BookingWriteConflict, nonRetryable: true, message: cause.message, details: cause.details as unknown[] | undefined,
+    });
+  }
+
+  /** Rethrows a write's failure, as the run's conflict when it is one (so the API says why). */
+  function writeFailed(err: unknown): never {
+    throw conflict ?? err;
+  }
+
+  /** The history passed its bound and nothing is in flight: the state can move to a fresh run. */
+  function readyToContinue(): boolean {
+    const info = wf.workflowInfo();
+    const limit = settings.continueAsNewAtEvents ?? DEFAULT_CONTINUE_AS_NEW_EVENTS;
+    return (info.continueAsNewSuggested || info.historyLength >= limit)
+      && inFlight === 0 && pendingWrites === 0 && pendingNotifications === 0 && !conflict && wf.allHandlersFinished();
+  }
+
+  /** Wakes the clock when a run may continue as new (never when this run's code path says it may not). */
+  const continueDue = () => mayContinueAsNew !== false && readyToContinue();
 
   /** Take a transition now; the database write follows (and is awaited by the caller if it wants). */
   function transition(
@@ -146,7 +196,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
     action: BookingAction,
     meta: RequestMeta,
     extra: { reason?: string; scheduledAt?: number; connectedAt?: number; returnedAt?: number } = {},
-  ): Promise<ChangeResult> {
+  ): Promise<RecordedChange> {
     const from = s.status;
     s.status = to;
     if (extra.returnedAt !== undefined) s.returnedAt = extra.returnedAt;
@@ -166,9 +216,15 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
     );
   }
 
+  /** Keeps a notification's promise and counts it while pending (a run continues as new only without any). */
+  function notifying(p: Promise<unknown>): void {
+    pendingNotifications++;
+    notifications.push(p.finally(() => pendingNotifications--));
+  }
+
   function sendReminder(r: Reminder): void {
     remindersSent.add(r.key);
-    notifications.push(
+    notifying(
       notify.sendNotification
         .executeWithOptions(
           {
@@ -194,7 +250,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
 
   function notifyOverdue(): void {
     for (const recipient of [input.customerId, 'operations']) {
-      notifications.push(
+      notifying(
         notify.sendNotification({
           idempotencyKey: `${wf.workflowInfo().workflowId}:overdue:${s.endsAt}:${recipient}`,
           kind: 'booking.overdue',
@@ -217,8 +273,12 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
     }
   }
 
-  async function settle(p: Promise<ChangeResult>): Promise<BookingView> {
-    await p;
+  async function settle(p: Promise<RecordedChange>): Promise<BookingView> {
+    try {
+      await p;
+    } catch (err) {
+      writeFailed(err);
+    }
     return view();
   }
 
@@ -226,8 +286,12 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
 
   wf.setHandler(
     connectUpdate,
-    (meta) =>
-      handling(async () => {
+    (meta) => {
+      // Re-unlocking during the trip passes the gate from state: no write, and (outside `handling`) no
+      // wake of the clock, so no timer is cancelled and re-armed. Thousands of connects then cost only
+      // their update events, which continue-as-new bounds.
+      if (s.connectedAt !== undefined && wf.patched(CONNECT_FROM_STATE_PATCH)) return view();
+      return handling(async () => {
         // The first connect is recorded; later ones (re-unlocking during the trip) just pass the gate.
         if (s.connectedAt !== undefined) return view();
         s.connectedAt = Date.now();
@@ -237,13 +301,18 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
           seq: seq + 1, action: 'connect', from: s.status, to: s.status, at: new Date(s.connectedAt).toISOString(), actor: meta.actor,
         };
         history.push(entry);
-        await record(
-          { action: 'connect', from: s.status, to: s.status, actor: meta.actor, requestId: meta.requestId,
-            connectedAt: new Date(s.connectedAt).toISOString() },
-          entry,
-        );
+        try {
+          await record(
+            { action: 'connect', from: s.status, to: s.status, actor: meta.actor, requestId: meta.requestId,
+              connectedAt: new Date(s.connectedAt).toISOString() },
+            entry,
+          );
+        } catch (err) {
+          writeFailed(err);
+        }
         return view();
-      }),
+      });
+    },
     { validator: (_meta: RequestMeta) => assertAllowed('connect') },
   );
 
@@ -264,9 +333,14 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
     (meta) =>
       handling(async () => {
         const from = s.status;
-        const result = await record({
-          action: 'extend', from, to: from, actor: meta.actor, requestId: meta.requestId, reason: meta.reason, endsAt: meta.endsAt,
-        });
+        let result: RecordedChange;
+        try {
+          result = await record({
+            action: 'extend', from, to: from, actor: meta.actor, requestId: meta.requestId, reason: meta.reason, endsAt: meta.endsAt,
+          });
+        } catch (err) {
+          writeFailed(err);
+        }
         if (result.outcome === 'overlap') {
           throw rejected(`the new end overlaps the car's next booking ${result.conflictingBookingId}`, FailureType.BookingOverlap);
         }
@@ -326,7 +400,18 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
   // The clock: fire whatever is due, then sleep until the next due time or until something changes.
   while (!isTerminal(s.status)) {
     await wf.condition(() => inFlight === 0);
+    if (conflict) throw conflict;
     if (isTerminal(s.status)) break;
+    if (readyToContinue() && (mayContinueAsNew ??= wf.patched(CONTINUE_AS_NEW_PATCH))) {
+      // Nothing in flight, so the state below is all there is; timers are re-armed by the next run.
+      await wf.continueAsNew<typeof bookingWorkflow>({
+        ...input,
+        resume: {
+          status: s.status, endsAt: new Date(s.endsAt).toISOString(), endsAtSetAt: s.endsAtSetAt, connectedAt: s.connectedAt,
+          returnedAt: s.returnedAt, extensions: s.extensions, version: s.version, seq, createdAt, history, remindersSent: [...remindersSent],
+        },
+      });
+    }
     const now = Date.now();
     const reminders = pendingReminders({
       ...s, createdAt, beforeStartMs: settings.remindersBeforeStartMs, beforeEndMs: settings.remindersBeforeEndMs, sent: remindersSent,
@@ -336,14 +421,18 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
     if (due && due.at <= now) {
       const done = transition(due.to, due.action, { actor: 'system' }, { scheduledAt: due.at });
       if (due.action === 'overdue') notifyOverdue();
-      await done;
+      try {
+        await done;
+      } catch (err) {
+        writeFailed(err);
+      }
       continue;
     }
     const upcoming = reminders.find((r) => r.at > now);
     const wakeAt = Math.min(due?.at ?? Infinity, upcoming?.at ?? Infinity);
     const seen = changes;
     if (wakeAt === Infinity) {
-      await wf.condition(() => changes !== seen || inFlight > 0);
+      await wf.condition(() => changes !== seen || inFlight > 0 || conflict !== undefined || continueDue());
     } else {
       const summary = due && due.at === wakeAt ? `${due.action} -> ${due.to}` : `reminder ${upcoming?.kind}`;
       // A timer's duration is computed from the task's start time but armed when the task completes, so
@@ -353,7 +442,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
       const remaining = wakeAt - now;
       const lead = settings.earlyWakeMs ?? EARLY_WAKE_MS;
       const early = lead > 0 && wf.patched(EARLY_WAKE_PATCH) && remaining > 2 * lead;
-      await wf.condition(() => changes !== seen || inFlight > 0, Math.max(1, early ? remaining - lead : remaining), {
+      await wf.condition(() => changes !== seen || inFlight > 0 || conflict !== undefined || continueDue(), Math.max(1, early ? remaining - lead : remaining), {
         summary: early ? `${summary} (early wake)` : summary,
       });
     }
@@ -361,6 +450,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
 
   await wf.condition(() => inFlight === 0);
   await writes;
+  if (conflict) throw conflict;
   await Promise.all(notifications);
   return view();
 }

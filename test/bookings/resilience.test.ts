@@ -105,7 +105,7 @@ describe('resilience', () => {
     const { applyBookingChange } = await import('../../db/booking-store');
     const change = {
       bookingId: body.bookingId, transitionKey: `${body.bookingId}:2:cancel`, action: 'cancel' as const,
-      from: 'CONFIRMED' as const, to: 'CANCELLED' as const, actor: 'service:test',
+      from: 'CONFIRMED' as const, expectedVersion: 1, to: 'CANCELLED' as const, actor: 'service:test',
     };
     const [a, b] = await Promise.all([applyBookingChange(stack.db, change), applyBookingChange(stack.db, change)]);
     expect([a.outcome, b.outcome].sort()).toEqual(['already_applied', 'applied']);

@@ -117,12 +117,18 @@ describe('GET /v1/dashboard', () => {
 
     // Every transition written again with its own key, as a retried or duplicated activity would:
     // nothing moves.
-    const events = await stack.db.bookingEvent.findMany({ where: { action: { not: 'create' } } });
+    const events = await stack.db.bookingEvent.findMany({ where: { action: { not: 'create' } }, orderBy: { id: 'asc' } });
     expect(events.length).toBeGreaterThan(20);
-    const again = await Promise.all(events.map((e) => applyBookingChange(stack.workerDb, {
-      actor: e.actor, bookingId: e.bookingId, transitionKey: e.transitionKey, action: e.action as BookingAction,
-      from: e.fromStatus!, to: e.toStatus,
-    })));
+    // A booking's n-th change after its creation was written at version n (each change adds one).
+    const seen = new Map<string, number>();
+    const again = await Promise.all(events.map((e) => {
+      const expectedVersion = (seen.get(e.bookingId) ?? 0) + 1;
+      seen.set(e.bookingId, expectedVersion);
+      return applyBookingChange(stack.workerDb, {
+        actor: e.actor, bookingId: e.bookingId, transitionKey: e.transitionKey, action: e.action as BookingAction,
+        from: e.fromStatus!, expectedVersion, to: e.toStatus,
+      });
+    }));
     expect(again.every((r) => r.outcome === 'already_applied')).toBe(true);
     const after = await expectDashboardEqualsRecount();
     expect(withoutTimes(after)).toEqual(withoutTimes(dash));

@@ -53,17 +53,19 @@ async function inParallel(n: number, width: number, fn: (i: number) => Promise<v
 /** A random walk along the transition graph, every write possibly repeated as a retried activity would. */
 async function walk(id: string, retries: { count: number }): Promise<void> {
   let status: BookingStatus = 'CONFIRMED';
+  let version = 1;
   for (let step = 1; ; step++) {
     const options = TRANSITIONS.filter((t) => t.from === status);
     if (!options.length || Math.random() < 0.15) return;
     if (status === 'ONGOING' && Math.random() < 0.3) {
       // connect: an event that changes no status and no counter
-      const r = await applyBookingChange(db, { ...who, bookingId: id, transitionKey: `${id}:c${step}`, action: 'connect', from: status, to: status, connectedAt: new Date().toISOString() });
+      const r = await applyBookingChange(db, { ...who, bookingId: id, transitionKey: `${id}:c${step}`, action: 'connect', from: status, expectedVersion: version, to: status, connectedAt: new Date().toISOString() });
       expect(r.outcome).toBe('applied');
+      version++;
       continue;
     }
     const t = options[randomInt(options.length)];
-    const change: BookingChange = { actor: 'system', bookingId: id, transitionKey: `${id}:v${step}:${t.action}`, action: t.action, from: t.from, to: t.to };
+    const change: BookingChange = { actor: 'system', bookingId: id, transitionKey: `${id}:v${step}:${t.action}`, action: t.action, from: t.from, expectedVersion: version, to: t.to };
     const first = await applyBookingChange(db, change);
     expect(first.outcome).toBe('applied');
     if (Math.random() < 0.4) {
@@ -73,6 +75,7 @@ async function walk(id: string, retries: { count: number }): Promise<void> {
       for (const a of again) expect(a.outcome).toBe('already_applied');
     }
     status = t.to;
+    version++;
   }
 }
 
@@ -116,8 +119,9 @@ describe('dashboard summary rows', () => {
       const startsAt = new Date(base + 1000 * HOUR + i * HOUR);
       await createBooking(db, { bookingId: id, customerId: 'c', carId: car, startsAt, endsAt: new Date(startsAt.getTime() + HOUR), amountCents: 1, currency: 'EUR' }, who, `booking-${id}`);
     }
-    const move = (id: string, from: BookingStatus, to: BookingStatus, action: BookingChange['action']) =>
-      applyBookingChange(db, { actor: 'system', bookingId: id, transitionKey: `${id}:${action}`, action, from, to });
+    const move = async (id: string, from: BookingStatus, to: BookingStatus, action: BookingChange['action']) =>
+      applyBookingChange(db, { actor: 'system', bookingId: id, transitionKey: `${id}:${action}`, action, from, to,
+        expectedVersion: (await db.booking.findUniqueOrThrow({ where: { id } })).version });
     const before = (await readDashboard(db, { timeZone: TZ })).activeCars;
     await move(a, 'CONFIRMED', 'ONGOING', 'start');
     await move(a, 'ONGOING', 'OVERDUE', 'overdue');
@@ -134,7 +138,7 @@ describe('dashboard summary rows', () => {
   test('reconciliation corrects tampered rows, reports the drift and records it', async () => {
     const cars = Array.from({ length: 4 }, () => uid('car'));
     const ids = await createMany(12, cars);
-    for (const id of ids.slice(0, 6)) await applyBookingChange(db, { actor: 'system', bookingId: id, transitionKey: `${id}:start`, action: 'start', from: 'CONFIRMED', to: 'ONGOING' });
+    for (const id of ids.slice(0, 6)) await applyBookingChange(db, { actor: 'system', bookingId: id, transitionKey: `${id}:start`, action: 'start', from: 'CONFIRMED', expectedVersion: 1, to: 'ONGOING' });
     await reconcileDashboard(db);
     const truth = await expectSummaryEqualsRecount();
 
@@ -205,7 +209,7 @@ describe('dashboard summary rows', () => {
       const d = await readDashboard(db, { timeZone: tz, now: day.start });
       expect(d.revenueToday).toMatchObject({ date: day.date, timeZone: tz, from: day.start.toISOString(), to: day.end.toISOString() });
     }
-    await applyBookingChange(db, { actor: 'system', bookingId: id, transitionKey: `${id}:cancel`, action: 'cancel', from: 'CONFIRMED', to: 'CANCELLED' });
+    await applyBookingChange(db, { actor: 'system', bookingId: id, transitionKey: `${id}:cancel`, action: 'cancel', from: 'CONFIRMED', expectedVersion: 1, to: 'CANCELLED' });
     expect((await readDashboard(db, { timeZone: TZ, now: created })).revenueToday.byCurrency.JPY).toBeUndefined();
     await expectSummaryEqualsRecount(created);
   });
