@@ -3,7 +3,8 @@
 // row whose lifecycle never began (its start failed, or a crash came before it) is started again.
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { createBooking as insertBooking } from '../../db/booking-store';
-import { bookingBody, eventually, startStack, type Stack } from '../helpers/stack';
+import { bookingBody, startStack, type Stack } from '../helpers/stack';
+import { forgetClosedRun } from '../helpers/retention';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -12,26 +13,6 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 const workflowId = (bookingId: string) => `booking-${bookingId}`;
-
-/** What retention does to a closed run after its period: the server forgets it. */
-async function deleteRun(bookingId: string): Promise<void> {
-  // The server deletes asynchronously and, when busy, slowly: ask again now and then until it is gone.
-  let asked = 0;
-  await eventually(async () => {
-    if (Date.now() - asked > 10_000) {
-      asked = Date.now();
-      await stack.client.workflowService
-        .deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: workflowId(bookingId) } })
-        .catch(() => undefined); // already gone
-    }
-    try {
-      await stack.client.workflow.getHandle(workflowId(bookingId)).describe();
-      return false;
-    } catch (err) {
-      return err instanceof WorkflowNotFoundError;
-    }
-  }, 150_000, 500);
-}
 
 async function expectNoRun(bookingId: string): Promise<void> {
   await expect(stack.client.workflow.getHandle(workflowId(bookingId)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
@@ -43,7 +24,7 @@ describe('a booking is never given a second run', () => {
     await stack.api().post('/v1/bookings', body).expect(201);
     await stack.api().post(`/v1/bookings/${body.bookingId}/cancel`, { reason: 'customer changed plans' }).expect(200);
     await stack.client.workflow.getHandle(workflowId(body.bookingId)).result();
-    await deleteRun(body.bookingId);
+    await forgetClosedRun(stack.client, workflowId(body.bookingId));
 
     const again = await stack.api().post('/v1/bookings', body).expect(200);
     expect(again.body).toEqual({ bookingId: body.bookingId, workflowId: workflowId(body.bookingId), status: 'CANCELLED' });
@@ -65,7 +46,7 @@ describe('a booking is never given a second run', () => {
     expect(marked).toMatchObject({ status: 'CONFIRMED', version: 1 });
     expect(marked.workflowStartedAt).toBeInstanceOf(Date);
     await stack.client.workflow.getHandle(workflowId(body.bookingId)).terminate('test: killed by hand');
-    await deleteRun(body.bookingId);
+    await forgetClosedRun(stack.client, workflowId(body.bookingId));
 
     const again = await stack.api().post('/v1/bookings', body).expect(200);
     expect(again.body.status).toBe('CONFIRMED');
@@ -77,7 +58,7 @@ describe('a booking is never given a second run', () => {
     await stack.api().post('/v1/bookings', body).expect(201);
     await stack.api().post(`/v1/bookings/${body.bookingId}/cancel`).expect(200);
     await stack.client.workflow.getHandle(workflowId(body.bookingId)).result();
-    await deleteRun(body.bookingId);
+    await forgetClosedRun(stack.client, workflowId(body.bookingId));
     // As if the process died between the successful start and writing the marker.
     await stack.db.booking.update({ where: { id: body.bookingId }, data: { workflowStartedAt: null } });
 

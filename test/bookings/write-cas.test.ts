@@ -2,7 +2,7 @@
 // A write that finds the row elsewhere (a stray or revived run) is refused for good, changes nothing,
 // fails its run and is reported by the watchdog; the same write retried after its commit is accepted.
 // The bookings worker is this file's own, so an activity can "die" right after its commit.
-import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -15,6 +15,7 @@ import { TemporalGateway } from '../../services/temporal';
 import { detectStuckWork, runWatchdog } from '../../services/watchdog';
 import type { BookingInput } from '../../workflows/booking-messages';
 import { bookingBody, eventually, startStack, TEST_COMPONENTS, workflowBundle, type Stack } from '../helpers/stack';
+import { forgetClosedRun } from '../helpers/retention';
 import { testTemporalAddress } from '../helpers/temporal';
 
 let stack: Stack;
@@ -49,25 +50,6 @@ afterAll(async () => {
 
 const workflowId = (bookingId: string) => `booking-${bookingId}`;
 
-async function deleteRun(bookingId: string): Promise<void> {
-  // The server deletes asynchronously and, when busy, slowly: ask again now and then until it is gone.
-  let asked = 0;
-  await eventually(async () => {
-    if (Date.now() - asked > 10_000) {
-      asked = Date.now();
-      await stack.client.workflowService
-        .deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: workflowId(bookingId) } })
-        .catch(() => undefined); // already gone
-    }
-    try {
-      await stack.client.workflow.getHandle(workflowId(bookingId)).describe();
-      return false;
-    } catch (err) {
-      return err instanceof WorkflowNotFoundError;
-    }
-  }, 150_000, 500);
-}
-
 /** The booking's workflow input as the API builds it. */
 function inputOf(body: ReturnType<typeof bookingBody>): BookingInput {
   return {
@@ -97,7 +79,8 @@ describe('booking writes are compare-and-set', () => {
     }
     // Through the activity: a non-retryable failure naming what was expected and what was found.
     const env = new MockActivityEnvironment();
-    const err = await env.run(createBookingActivities({ db: stack.db }).recordBookingChange, stray).catch((e: unknown) => e);
+    const activities = createBookingActivities({ db: stack.db });
+    const err = await env.run((c: typeof stray) => activities.recordBookingChange(c), stray).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: FailureType.BookingWriteConflict, nonRetryable: true });
     expect((err as Error).message).toMatch(/expected CONFIRMED at version 1 but the row is CANCELLED at version 2/);
@@ -111,7 +94,7 @@ describe('booking writes are compare-and-set', () => {
     await stack.api().post('/v1/bookings', body).expect(201);
     await stack.api().post(`/v1/bookings/${body.bookingId}/cancel`, { reason: 'customer changed plans' }).expect(200);
     await stack.client.workflow.getHandle(workflowId(body.bookingId)).result();
-    await deleteRun(body.bookingId);
+    await forgetClosedRun(stack.client, workflowId(body.bookingId));
     const before = await stack.db.booking.findUniqueOrThrow({ where: { id: body.bookingId } });
 
     // Someone starts the booking's workflow by hand, past the API (which would refuse to).

@@ -8,6 +8,7 @@ import { createCampaignActivities } from '../../activities/campaigns';
 import { createOutboxProvider } from '../../providers/outbox';
 import type { CampaignInput } from '../../workflows/campaign-messages';
 import { DEFAULT_CAMPAIGN_SETTINGS, eventually, startStack, type Stack } from '../helpers/stack';
+import { forgetClosedRun } from '../helpers/retention';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -31,16 +32,6 @@ const until = (id: string, test: (c: { status: string; sent: number }) => boolea
   eventually(async () => { const c = await campaign(id); return test(c) ? c : undefined; }, ms, 200);
 const messages = (k: string) => stack.db.outboxMessage.count({ where: { idempotencyKey: { startsWith: `campaign:${k}:` } } });
 
-/** The closed run forgotten, as after the namespace's retention period (which only ever applies to closed runs). */
-async function forget(workflowId: string): Promise<void> {
-  const handle = stack.client.workflow.getHandle(workflowId);
-  // The row is final a moment before the run closes (the workflow writes it, then returns).
-  const closed = await eventually(async () => { const d = await handle.describe(); return d.status.name !== 'RUNNING' && d; }, 30_000, 200);
-  // With the run id: without it the server looked for the current run and left the closed one (seen here).
-  await stack.client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId, runId: closed.runId } });
-  await eventually(() => stack.client.withDeadline(Date.now() + 5000, () => handle.describe()).then(() => false, (err: Error) => err.name === 'WorkflowNotFoundError'), 90_000, 200);
-}
-
 // By name: the SDK's error classes may be loaded twice (node_modules is a symlink here), and instanceof then fails.
 const noRun = (workflowId: string) => expect(stack.client.workflow.getHandle(workflowId).describe()).rejects.toMatchObject({ name: 'WorkflowNotFoundError' });
 
@@ -51,7 +42,7 @@ describe('a finished campaign whose run Temporal no longer knows', () => {
     await submit(k, body).expect(202);
     await until(k, (c) => c.status === 'COMPLETED');
     expect(await messages(k)).toBe(5);
-    await forget(`campaign-${k}`);
+    await forgetClosedRun(stack.client, `campaign-${k}`);
 
     const again = await submit(k, body).expect(200);
     expect(again.body).toEqual({ campaignId: k, workflowId: `campaign-${k}`, status: 'COMPLETED' });
@@ -72,7 +63,7 @@ describe('a finished campaign whose run Temporal no longer knows', () => {
     const cancelled = await until(k, (c) => c.status === 'CANCELLED');
     expect(cancelled.sent).toBeLessThan(40);
     const sent = await messages(k);
-    await forget(`campaign-${k}`);
+    await forgetClosedRun(stack.client, `campaign-${k}`);
 
     expect((await submit(k, body).expect(200)).body).toEqual({ campaignId: k, workflowId: `campaign-${k}`, status: 'CANCELLED' });
     await noRun(`campaign-${k}`);
@@ -85,7 +76,7 @@ describe('a finished campaign whose run Temporal no longer knows', () => {
     const body = { name: 'revived', channel: 'email', template: { body: 'x' }, audience: { userIds: await seedUsers(3) } };
     await submit(k, body).expect(202);
     await until(k, (c) => c.status === 'COMPLETED');
-    await forget(`campaign-${k}`);
+    await forgetClosedRun(stack.client, `campaign-${k}`);
     // Reset the deliveries to PENDING, as if nothing had been sent: only the status write stands in the way.
     await stack.db.delivery.updateMany({ where: { campaignId: k }, data: { status: 'PENDING' } });
 
