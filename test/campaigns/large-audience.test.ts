@@ -75,7 +75,9 @@ describe('a campaign naming 100,000 users by id', () => {
       const c = (await stack.api('viewer').get(`/v1/campaigns/${k}`).expect(200)).body;
       return c.status === 'COMPLETED' ? c : undefined;
     }, 150_000, 500);
-    expect(done).toMatchObject({ total: N, sent: N, failed: 0, skipped: 0, pending: 0 });
+    // A failure's reason in the assertion, so a red run says why (not only how many).
+    const failures = await stack.db.delivery.findMany({ where: { campaignId: k, status: { not: 'SENT' } }, select: { userId: true, status: true, lastError: true }, take: 5 });
+    expect({ counts: done, failures }).toMatchObject({ counts: { total: N, sent: N, failed: 0, skipped: 0, pending: 0 }, failures: [] });
     const [rows] = await stack.db.$queryRaw<Array<{ n: number; users: number; sent: number }>>`
       SELECT count(*)::int AS n, count(DISTINCT user_id)::int AS users, count(*) FILTER (WHERE status = 'SENT')::int AS sent
       FROM "deliveries" WHERE campaign_id = ${k}`;

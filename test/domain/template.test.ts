@@ -89,6 +89,34 @@ describe('refused at submit', () => {
   });
 });
 
+describe('the render time limit and a paused process', () => {
+  afterEach(() => jest.restoreAllMocks());
+  // The clock jumps 50 ms inside the first render, as a GC pause or a preempted process does: the
+  // limit is wall time, so that render fails; the next attempt, unpaused, renders the message.
+  test('one pause mid-render does not fail a cheap message', () => {
+    const c = checkTemplate({ body: 'Hello {{ firstName }}{% for i in (1..3) %}!{% endfor %}' });
+    const now = performance.now.bind(performance);
+    let calls = 0;
+    jest.spyOn(performance, 'now').mockImplementation(() => now() + (++calls > 1 && calls < 4 ? 50 : 0));
+    expect(renderTemplate(c, values).body).toBe('Hello Ann!!!');
+    expect(calls).toBeGreaterThan(3);
+  });
+  test('a clock that is always past the limit still fails, after three attempts, with the time-limit reason', () => {
+    const c = checkTemplate({ body: 'Hello {{ firstName }}{% for i in (1..3) %}!{% endfor %}' });
+    const now = performance.now.bind(performance);
+    let calls = 0;
+    jest.spyOn(performance, 'now').mockImplementation(() => now() + (++calls % 2 === 0 ? 50 : 0));
+    let thrown: unknown;
+    try {
+      renderTemplate(c, values);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(TemplateError);
+    expect((thrown as TemplateError).problems[0].message).toMatch(/takes longer than 20 ms/);
+  });
+});
+
 describe('hostile templates are answered fast', () => {
   const hostile: Array<[string, string, RegExp]> = [
     ['{{ followed by 3,000 spaces', `{{${' '.repeat(3000)}`, /not closed/],
