@@ -68,8 +68,8 @@ export function judge(f: DrillFacts): DrillReport {
     figures: {
       bookings: { created: f.bookings.created, started: f.starts.length, latenessMs: { p50: round(lat.p50), p99: round(lat.p99), max: round(lat.max) } },
       connects: { atStart: f.connects.acceptedAtStart, of: f.connects.attempted, eventually: f.connects.eventuallyAccepted, firstTryStatuses: f.connects.firstTryStatuses },
-      submits: f.submits.map((x) => ({ api: x.api, status: x.status, ms: round(x.ms) })),
-      hostile: { status: f.hostile.status, ms: round(f.hostile.ms), bytes: f.hostile.bytes },
+      submits: f.submits.map((x) => ({ api: x.api, status: x.status, ms: round(x.ms, 0) })),
+      hostile: { status: f.hostile.status, ms: round(f.hostile.ms, 0), bytes: f.hostile.bytes },
       campaign: { id: f.campaignId, status: c.campaignStatus, ...c.campaignCounts },
       workerKill: { sentAtKill: f.kill.sentAtKill, downMs: f.kill.at && f.kill.restartedAt ? f.kill.restartedAt - f.kill.at : null },
       outage: { seconds: round((f.outage.to - f.outage.from) / 1000, 1) },

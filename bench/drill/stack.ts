@@ -93,6 +93,7 @@ export async function startDrillStack(o: DrillStackOptions, cleanups: Cleanups):
       KEEL_API_KEYS: `service:${token}`,
       KEEL_WATCHDOG_GRACE: `${o.watchdogGraceMs}ms`,
       KEEL_WATCHDOG_CAMPAIGN_STALL: `${o.campaignStallMs}ms`,
+      KEEL_WATCHDOG_MAX_ATTEMPTS: '3',
       KEEL_WATCHDOG_DRILL: '1',
       KEEL_WORKER_METRICS_PORT: '0',
       LOG_LEVEL: 'info',
