@@ -62,6 +62,8 @@ export interface DrillFacts {
     campaignsCreated: number; campaignStatus: string; campaignCounts: { total: number; sent: number; failed: number; skipped: number };
     eligible: number; deliveriesSent: number; usersWithOneSent: number; duplicateCodes: number; codesIssued: number;
     sends: number; duplicateSends: number; bookingsOngoing: number; earlyStarts: number;
+    /** Deliveries not SENT at the end, by status and reason (why a recipient was lost). */
+    notSent: Array<{ status: string; reason: string | null; n: number }>;
   };
 }
 
@@ -246,6 +248,9 @@ export async function runDrill(s: DrillStack, o: DrillOptions): Promise<DrillFac
   const [m] = await db.$queryRaw<Array<{ n: number; recipients: number }>>`
     SELECT count(*)::int AS n, count(DISTINCT recipient)::int AS recipients FROM outbox_messages
     WHERE idempotency_key >= ${`campaign:${campaignId}:`} AND idempotency_key < ${`campaign:${campaignId};`}`;
+  const notSent = await db.$queryRaw<Array<{ status: string; reason: string | null; n: number }>>`
+    SELECT status::text AS status, left(last_error, 300) AS reason, count(*)::int AS n FROM deliveries
+    WHERE campaign_id = ${campaignId} AND status <> 'SENT' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10`;
   const eligible = await db.user.count({ where: { id: { startsWith: `${s.tag}-u` } } });
   const runs = await db.watchdogRun.findMany({ orderBy: { startedAt: 'asc' } });
   const incidents = await db.incident.findMany({ where: { dedupeKey: WATCHDOG_DEDUPE_KEY }, orderBy: { declaredAt: 'asc' } });
@@ -274,6 +279,7 @@ export async function runDrill(s: DrillStack, o: DrillOptions): Promise<DrillFac
       sends: m.n, duplicateSends: m.n - m.recipients,
       bookingsOngoing: await db.booking.count({ where: { id: { in: bookingIds }, status: 'ONGOING' } }),
       earlyStarts: starts.filter((x) => x.latenessMs < 0).length,
+      notSent,
     },
   };
 }

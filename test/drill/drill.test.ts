@@ -49,7 +49,8 @@ test('the crisis drill, shortened: every invariant holds and the report says so'
   expect(value('campaigns created')).toBe('1');
   expect(value('recipients lost')).toBe('0');
   expect(value('duplicate codes')).toBe('0 (2000 issued)');
-  expect(value('duplicate sends')).toBe('0 (2000 sends)');
+  expect(value('duplicate sends')).toBe('0 (2000 sends to 2000 recipients)');
+  expect(report.figures.campaign.notSent).toEqual([]);
   expect(value('early starts')).toBe('0');
   const f = report.figures;
   expect(f.campaign).toMatchObject({ status: 'COMPLETED', total: 2000, sent: 2000, failed: 0, skipped: 0 });
