@@ -30,7 +30,7 @@ export interface DrillReport {
     outage: { seconds: number | null };
     watchdog: {
       runs: number; triggers: number; incident: 'opened' | 'not opened'; incidentId: string | null; title: string | null; drill: boolean | null;
-      openedAfterFirstFaultMs: number | null; stuckKinds: Record<string, number>; why?: string;
+      openedAfterFirstFaultMs: number | null; openedAfterOutageStartMs: number | null; stuckKinds: Record<string, number>; why?: string;
     };
     recovery: { recoveredAfterMs: number | null; campaignCompletedAfterMs: number | null; allOngoingAfterMs: number | null };
   };
@@ -75,7 +75,8 @@ export function judge(f: DrillFacts): DrillReport {
       outage: { seconds: round((f.outage.to - f.outage.from) / 1000, 1) },
       watchdog: {
         runs: f.watchdog.runs, triggers: f.watchdog.triggers, incident: i ? 'opened' : 'not opened', incidentId: i?.id ?? null, title: i?.title ?? null,
-        drill: i ? i.drill : null, openedAfterFirstFaultMs: i && Number.isFinite(firstFault) ? i.declaredAt - firstFault : null, stuckKinds: f.watchdog.stuckKinds,
+        drill: i ? i.drill : null, openedAfterFirstFaultMs: i && Number.isFinite(firstFault) ? i.declaredAt - firstFault : null,
+        openedAfterOutageStartMs: i && f.outage.from ? i.declaredAt - f.outage.from : null, stuckKinds: f.watchdog.stuckKinds,
         ...(i ? {} : { why: Object.keys(f.watchdog.stuckKinds).length ? 'runs found stuck work but no incident row was written' : `no run found anything stuck past the ${f.opts.watchdogEveryMs} ms trigger interval and the grace: everything moved on its own` }),
       },
       recovery: {
@@ -110,7 +111,7 @@ function rows(r: DrillReport): Array<[string, string, string]> {
     ['duplicate sends', r.invariants.find((i) => i.name === 'duplicate sends')!.value, mark('duplicate sends')],
     ['notifications worker SIGKILL', `at ${f.workerKill.sentAtKill ?? '-'} sent, back after ${s1(f.workerKill.downMs)}`, ''],
     ['database outage', `${f.outage.seconds} s`, ''],
-    ['watchdog incident', w.incident === 'opened' ? `opened "${w.title}" ${s1(w.openedAfterFirstFaultMs)} after the first fault, drill=${w.drill}` : `not opened: ${w.why}`, mark('watchdog incident')],
+    ['watchdog incident', w.incident === 'opened' ? `opened "${w.title}" ${s1(w.openedAfterFirstFaultMs)} after the first fault (the kill), ${s1(w.openedAfterOutageStartMs)} after the outage began; drill=${w.drill}` : `not opened: ${w.why}`, mark('watchdog incident')],
     ['watchdog runs / stuck kinds seen', `${w.runs} runs; ${JSON.stringify(w.stuckKinds)}`, ''],
     ['recovered after the faults', `${s1(f.recovery.recoveredAfterMs)} (campaign ${s1(f.recovery.campaignCompletedAfterMs)}, bookings ${s1(f.recovery.allOngoingAfterMs)})`, mark('recovered')],
   ];
