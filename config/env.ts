@@ -110,6 +110,8 @@ const EnvSchema = z.object({
   KEEL_WATCHDOG_MAX_ATTEMPTS: z.coerce.number().int().min(2).max(1000).default(5),
   KEEL_WATCHDOG_CAMPAIGN_STALL: duration.default(5 * 60_000),
   KEEL_WATCHDOG_SEVERITY: z.enum(['SEV1', 'SEV2', 'SEV3', 'SEV4']).default('SEV3'),
+  /** The watchdog's incidents are marked as drills (the crisis drill sets it; never in production). */
+  KEEL_WATCHDOG_DRILL: bool.default(false),
   /** How often every process re-reads its emergency log level (PUT /v1/admin/log-level). */
   KEEL_LOG_LEVEL_POLL: duration.default(2000),
   /** Worker process: Prometheus endpoint (Keel's worker metrics plus the Temporal SDK's); 0 disables it. */

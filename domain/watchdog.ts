@@ -76,6 +76,8 @@ export interface WatchdogSettings {
   callTimeoutMs: number;
   /** Severity of the incident opened when something is stuck (KEEL_WATCHDOG_SEVERITY). */
   incidentSeverity: Severity;
+  /** Incidents the watchdog opens are drills (KEEL_WATCHDOG_DRILL, set by `npm run drill`): kept off the status page. */
+  drill: boolean;
 }
 
 export const DEFAULT_WATCHDOG_SETTINGS: WatchdogSettings = {
@@ -87,6 +89,7 @@ export const DEFAULT_WATCHDOG_SETTINGS: WatchdogSettings = {
   closedLookbackMs: 15 * 60_000,
   callTimeoutMs: 5_000,
   incidentSeverity: 'SEV3',
+  drill: false,
 };
 
 /** While this incident is open, every watchdog run finds it instead of opening another. */

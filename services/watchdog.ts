@@ -382,6 +382,7 @@ export async function runWatchdog(services: WatchdogServices, runId: string, now
       const declared = await declareIncident(systemContext(services, 'watchdog', runId), {
         title: WATCHDOG_INCIDENT_TITLE, severity: t.incidentSeverity, components: affectedComponents(kinds, settings.incidents.components),
         summary: incidentSummary(report), dedupeKey: WATCHDOG_DEDUPE_KEY,
+        ...(t.drill ? { drill: true } : {}),
       });
       incidentId = declared.incident.incidentId;
       if (declared.kind === 'created') logger?.warn({ incidentId, counts: report.counts }, 'stuck work: incident opened');
@@ -408,11 +409,12 @@ export async function runWatchdog(services: WatchdogServices, runId: string, now
 }
 
 /** The watchdog's settings from configuration (config/env.ts, KEEL_WATCHDOG_*). */
-export function watchdogSettingsFromEnv(env: Pick<Env, 'KEEL_WATCHDOG_GRACE' | 'KEEL_WATCHDOG_MAX_ATTEMPTS' | 'KEEL_WATCHDOG_CAMPAIGN_STALL' | 'KEEL_WATCHDOG_SEVERITY'>): Partial<WatchdogSettings> {
+export function watchdogSettingsFromEnv(env: Pick<Env, 'KEEL_WATCHDOG_GRACE' | 'KEEL_WATCHDOG_MAX_ATTEMPTS' | 'KEEL_WATCHDOG_CAMPAIGN_STALL' | 'KEEL_WATCHDOG_SEVERITY'> & Partial<Pick<Env, 'KEEL_WATCHDOG_DRILL'>>): Partial<WatchdogSettings> {
   return {
     graceMs: env.KEEL_WATCHDOG_GRACE,
     maxAttempts: env.KEEL_WATCHDOG_MAX_ATTEMPTS,
     campaignStallMs: env.KEEL_WATCHDOG_CAMPAIGN_STALL,
     incidentSeverity: env.KEEL_WATCHDOG_SEVERITY,
+    drill: env.KEEL_WATCHDOG_DRILL ?? false,
   };
 }
