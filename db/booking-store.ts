@@ -184,10 +184,8 @@ export async function applyBookingChange(db: Db, c: BookingChange, writer: Write
       if (c.endsAt) await lockCar(tx, current.carId);
       // The row as it was, locked: the compare-and-set reads it, and the dashboard summary moves from it.
       const before = await lockBookingForSummary(tx, c.bookingId);
-      const locked = before && (await tx.booking.findUnique({ where: { id: c.bookingId }, select: { version: true } }));
-      if (!before || !locked) return { outcome: 'missing' }; // deleted meanwhile (an undone creation)
-      const { status: actualStatus } = before;
-      const actualVersion = locked.version;
+      if (!before) return { outcome: 'missing' }; // deleted meanwhile (an undone creation)
+      const { status: actualStatus, version: actualVersion } = before;
       // Looked up under the row lock: a twin attempt that committed while this one waited is seen here.
       const done = await tx.bookingEvent.findUnique({ where: { transitionKey: c.transitionKey } });
       if (done && done.bookingId === c.bookingId && done.action === c.action && done.toStatus === c.to) {

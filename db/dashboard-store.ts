@@ -44,13 +44,20 @@ export interface SummaryBooking {
   createdAt: Date;
 }
 
+/** A booking row as locked for a change: its summary fields and the version a compare-and-set checks. */
+export interface LockedBooking extends SummaryBooking {
+  version: number;
+}
+
 /** Locks the booking row and returns its state before a change (null when there is no row). */
-export async function lockBookingForSummary(tx: Tx, bookingId: string): Promise<SummaryBooking | null> {
-  const rows = await tx.$queryRaw<Array<{ id: string; car_id: string; status: BookingStatus; amount_cents: number; currency: string; created_at: Date }>>`
-    SELECT "id", "car_id", "status"::text AS "status", "amount_cents", "currency", "created_at"
+export async function lockBookingForSummary(tx: Tx, bookingId: string): Promise<LockedBooking | null> {
+  const rows = await tx.$queryRaw<Array<{ id: string; car_id: string; status: BookingStatus; amount_cents: number; currency: string; created_at: Date; version: number }>>`
+    SELECT "id", "car_id", "status"::text AS "status", "amount_cents", "currency", "created_at", "version"
     FROM "bookings" WHERE "id" = ${bookingId} FOR UPDATE`;
   const r = rows[0];
-  return r ? { id: r.id, carId: r.car_id, status: r.status, amountCents: r.amount_cents, currency: r.currency, createdAt: r.created_at } : null;
+  return r
+    ? { id: r.id, carId: r.car_id, status: r.status, amountCents: r.amount_cents, currency: r.currency, createdAt: r.created_at, version: r.version }
+    : null;
 }
 
 const contributesRevenue = (b: SummaryBooking | null) => b !== null && b.status !== 'CANCELLED';
