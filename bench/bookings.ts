@@ -6,8 +6,12 @@
 //
 // 1. Throughput (bench/bookings/api-vs-raw.ts): POST /v1/bookings vs the same workflow started
 //    directly with startBookingWorkflow, in ABBA segments, and where the API's time goes.
-// 2. Start lateness (bench/bookings/lateness.ts): many bookings created through the API, all starting
-//    within one minute; how late each 'start' event is, and from the histories where that came from.
+// 2. Connect at start (bench/bookings/connect-at-start.ts): bookings sharing one startsAt, connect at +250 ms.
+// 3. Start lateness (bench/bookings/lateness.ts): many bookings created through the API, all starting
+//    within one minute; how late each 'start' event is, from the histories where that came from, and
+//    what a transition costs (bench/bookings/transition-cost.ts); the floor workflow's lateness at the
+//    same rate in the same run (bench/bookings/floor.ts).
+// 4. Capacity (bench/bookings/capacity.ts): both over a ramp of rates; a table and a PNG chart.
 //
 // Services: TEMPORAL_ADDRESS / DATABASE_URL when given, otherwise the test harness's own code path
 // (test/global-setup.ts: a headless in-memory `temporal server start-dev` and a throwaway PostgreSQL
@@ -20,6 +24,9 @@ import { performance } from 'node:perf_hooks';
 import { cpuJson, errorText, ms, p99Json, round } from './common';
 import { backgroundLoad, Cleanups, endRun, machineEnv, note, printEnd, runMain, say } from './harness/run';
 import { throughput } from './bookings/api-vs-raw';
+import { capacity, printCapacity, writeFigures, type RampPoint } from './bookings/capacity';
+import { connectAtStart, type ConnectAtStart } from './bookings/connect-at-start';
+import { floorLateness, fmtWindow, type WindowResult } from './bookings/floor';
 import { lateness } from './bookings/lateness';
 import { options } from './bookings/options';
 import { Bench, startStack } from './bookings/stack';
@@ -87,9 +94,35 @@ async function main(): Promise<number> {
 
   let tp: Awaited<ReturnType<typeof throughput>> | undefined;
   let lt: Awaited<ReturnType<typeof lateness>> | undefined;
+  let floor: WindowResult | undefined;
+  const connects: ConnectAtStart[] = [];
+  const ramp: RampPoint[] = [];
+  const pick = (r: { lateness: { p50: number; p99: number; max: number }; over1s: number; n: number }) => ({
+    p50: r.lateness.p50, p99: r.lateness.p99, max: r.lateness.max, over1s: r.over1s, n: r.n,
+  });
   try {
     if (!opts.skipThroughput) tp = await throughput(b);
-    if (!opts.skipLateness) lt = await lateness(b, tp?.api);
+    const rate = tp ? Math.min(tp.api.startsPerSec, tp.api.sustainedPerSec) : 30;
+    if (!opts.skipConnect) for (const n of opts.connectN) connects.push(await connectAtStart(b, n, rate));
+    if (!opts.skipLateness) {
+      // The headline rate first (history steps and transition cost), then the rest of the ramp.
+      const rates = [opts.lateN, ...(opts.skipRamp ? [] : opts.ramp.filter((r) => r !== opts.lateN))];
+      for (const perWindow of rates) {
+        const headline = perWindow === opts.lateN;
+        const k = await lateness(b, tp?.api, { n: perWindow, windowS: opts.lateWindowS, details: headline });
+        if (headline) lt = k;
+        let f: WindowResult | undefined;
+        if (!opts.skipFloor) {
+          say(`\n== Floor: ${perWindow} minimal workflows due within ${opts.lateWindowS} s ==`);
+          f = await floorLateness(b, perWindow, opts.lateWindowS);
+          say(`  floor lateness (row written - due): ${fmtWindow(f)}`);
+          if (headline) floor = f;
+        }
+        // Starts per minute: the ramp is measured in one-minute windows unless --late-window says otherwise.
+        ramp.push({ perMinute: Math.round((perWindow * 60) / opts.lateWindowS), keel: pick(k), floor: f && pick({ ...f, lateness: f.lateness }) });
+      }
+      ramp.sort((x, y) => x.perMinute - y.perMinute);
+    }
   } catch (err) {
     b.failures.push(`aborted: ${errorText(err)}`);
   }
@@ -106,16 +139,29 @@ async function main(): Promise<number> {
     say(`  throughput (n=${opts.n}/side, c=${opts.concurrency}): API ${tp.api.startsPerSec.toFixed(1)} starts/s, raw ${tp.raw.startsPerSec.toFixed(1)} starts/s, ratio API/raw ${tp.ratio.toFixed(2)}`);
     say(`  latency p50/p99: API ${ms(tp.api.latency.p50)} / ${ms(tp.api.latency.p99)}, raw ${ms(tp.raw.latency.p50)} / ${ms(tp.raw.latency.p99)}`);
   }
+  for (const c of connects) say(`  connect at start (+250 ms): ${c.accepted}/${c.n} accepted (${JSON.stringify(c.answers)})`);
   if (lt) {
     say(`  lateness (n=${lt.n} over ${opts.lateWindowS} s, created at ${lt.createRate.toFixed(1)}/s): p50 ${ms(lt.lateness.p50)}, p99 ${ms(lt.lateness.p99)}, max ${ms(lt.lateness.max)}, late > 1 s: ${lt.over1s}`);
   }
+  if (floor) say(`  floor     (n=${floor.n} over ${opts.lateWindowS} s): p50 ${ms(floor.lateness.p50)}, p99 ${ms(floor.lateness.p99)}, max ${ms(floor.lateness.max)}, late > 1 s: ${floor.over1s}`);
+  const floorRatio = lt && floor ? lt.lateness.p99 / floor.lateness.p99 : NaN;
+  if (lt && floor) {
+    const met = lt.lateness.p99 < 1000 && floorRatio <= 1.5;
+    say(`  Keel p99 / floor p99: ${floorRatio.toFixed(2)} (targets: Keel p99 < 1 s and <= 1.5x the floor: ${met ? 'met' : 'MISSED'})`);
+  }
+  if (lt?.cost) {
+    const c = lt.cost;
+    say(`  a start transition: ${c.history.events} history events, ${c.perTransition.workflowTasks} workflow tasks, ${c.perTransition.activityTasks} activity tasks, ` +
+      `${c.perTransition.localActivities} local activities; CPU workers ${c.perTransition.workerCpuMs} ms, Temporal ${c.perTransition.temporalCpuMs} ms`);
+  }
+  if (ramp.length > 1) printCapacity(ramp);
   const noisiest = s.cpu.noise.reduce((m, x) => (x.others > m.others ? x : m), { phase: 'none', others: 0 });
   const noisy = background > 0.2 || noisiest.others > 0.2;
   say(
     `  noise: other processes took ${background.toFixed(2)} cores before the run and up to ${noisiest.others.toFixed(2)} during ` +
       `${noisiest.phase}${noisy ? ' -> NOISY RUN: these figures understate this stack, re-run on a quiet machine' : ' (quiet run)'}`,
   );
-  return printEnd(b, totalS, {
+  const figures = {
     bench: 'keel-bookings',
     ok: b.failures.length === 0,
     env: {
@@ -135,6 +181,18 @@ async function main(): Promise<number> {
       catchUpCpu: { api: tp.api.drainCpu && cpuJson(tp.api.drainCpu), raw: tp.raw.drainCpu && cpuJson(tp.raw.drainCpu) },
       diagnostics: tp.diagnostics,
     },
+    connectAtStart: connects.map((c) => ({ n: c.n, accepted: c.accepted, answers: c.answers, p50Ms: round(c.latency.p50), p99Ms: round(c.latency.p99) })),
+    floor: floor && { n: floor.n, p50Ms: round(floor.lateness.p50), p99Ms: round(floor.lateness.p99), maxMs: round(floor.lateness.max), lateOver1s: floor.over1s },
+    keelToFloorP99: round(floorRatio, 3),
+    transitionCost: lt?.cost && { history: { ...lt.cost.history, eventsDist: undefined }, perTransition: lt.cost.perTransition },
+    capacity: ramp.length ? {
+      points: ramp.map((p) => ({
+        perMinute: p.perMinute,
+        keel: p.keel && { p50Ms: round(p.keel.p50), p99Ms: round(p.keel.p99), maxMs: round(p.keel.max), lateOver1s: p.keel.over1s },
+        floor: p.floor && { p50Ms: round(p.floor.p50), p99Ms: round(p.floor.p99), maxMs: round(p.floor.max), lateOver1s: p.floor.over1s },
+      })),
+      largestUnder1sPerMinute: { keel: capacity(ramp, 'keel'), floor: capacity(ramp, 'floor') },
+    } : undefined,
     lateness: lt && {
       n: lt.n,
       started: lt.started,
@@ -153,7 +211,14 @@ async function main(): Promise<number> {
     noise: { backgroundCores: round(background, 2), maxOthersCores: round(noisiest.others, 2), phase: noisiest.phase, noisy },
     failures: b.failures,
     totalSeconds: round(totalS),
-  });
+  };
+  try {
+    const out = await writeFigures(opts.out, new Date().toISOString(), figures, ramp.length > 1 ? ramp : [], `Keel vs floor, ${env.cores} cores (${tag})`);
+    say(`  figures: ${out.json}${out.chart ? `, chart ${out.chart}` : ''}`);
+  } catch (err) {
+    b.failures.push(`writing the figures: ${errorText(err)}`);
+  }
+  return printEnd(b, totalS, { ...figures, ok: b.failures.length === 0, failures: b.failures });
 }
 
 runMain(main, cleanups);

@@ -7,6 +7,10 @@ import { loadEnv } from '../config/env';
 import { createDb } from '../db/client';
 import { closeProviders, createProviders, rateLimits } from '../providers';
 import { createWorker } from '../workers/create';
+import { createFloorActivities } from './floor/activities';
+
+/** The floor workflow's task queue (bench/floor/): its own, so it never shares slots with bookings. */
+export const floorTaskQueue = (prefix: string) => `${prefix}-floor`;
 
 export interface BenchWorkerConfig {
   address: string;
@@ -62,6 +66,13 @@ export async function runBenchWorkers(cfg: BenchWorkerConfig): Promise<BenchWork
   };
   // Without workflowBundle the bookings worker bundles workflows/ itself, as workers/main.ts does.
   const workers: Worker[] = [await createWorker('bookings', deps), await createWorker('notifications', deps)];
+  // The floor (bench/floor/): a minimal workflow on its own queue, same process, same Temporal options
+  // Worker.create defaults to (plus any --worker-overrides), so Keel's figures have a same-run baseline.
+  workers.push(await Worker.create({
+    connection, namespace: cfg.namespace, taskQueue: floorTaskQueue(cfg.taskQueuePrefix),
+    workflowsPath: require.resolve('./floor/workflow'), activities: createFloorActivities(db),
+    identity: `keel-bench-floor@${process.pid}`,
+  }));
   let stopping = false;
   const running = Promise.all(workers.map((w) => w.run()));
   const done = running.then(() => {

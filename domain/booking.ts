@@ -108,6 +108,35 @@ export function nextTimedTransition(b: {
   }
 }
 
+/** What the clock needs to know to say which timed transitions are due. */
+export interface ClockFacts {
+  status: BookingStatus;
+  startsAt: number;
+  endsAt: number;
+  connectedAt?: number;
+  noShowGraceMs: number;
+}
+
+/**
+ * The timed transitions due by `now`, in order: what the clock would have fired by now had every timer
+ * been processed exactly on time (at most two: start, then no-show). A request is judged against the
+ * state after them, so a connect at startsAt succeeds even when the start timer is still in a queue.
+ */
+export function dueTransitions(b: ClockFacts, now: number): TimedTransition[] {
+  const out: TimedTransition[] = [];
+  let status = b.status;
+  for (let t = nextTimedTransition({ ...b, status }); t && t.at <= now; t = nextTimedTransition({ ...b, status })) {
+    out.push(t);
+    status = t.to;
+  }
+  return out;
+}
+
+/** The status by the clock: the recorded one, moved on by whatever timed transitions are already due. */
+export function statusByClock(b: ClockFacts, now: number): BookingStatus {
+  return dueTransitions(b, now).at(-1)?.to ?? b.status;
+}
+
 export interface Reminder {
   /** Stable across replays and retries: the notification's idempotency key is built from it. */
   key: string;

@@ -138,6 +138,39 @@ export const SCENARIOS: Record<string, Scenario> = {
     return `booking-${b.bookingId}`;
   },
 
+  // Both reminders (before start, before end) go out through the notifications queue during one trip.
+  reminders: async (stack) => {
+    const b = await create(stack, 3500, 3000);
+    await waitForStatus(stack, b.bookingId, 'ONGOING');
+    await post(stack, b.bookingId, 'connect', 200);
+    await eventually(async () => (await stack.db.notificationOutbox.count({ where: { bookingId: b.bookingId } })) >= 2, 15_000, 100);
+    await post(stack, b.bookingId, 'return', 200);
+    return `booking-${b.bookingId}`;
+  },
+
+  // The start's timer fired while no worker ran; the connect that comes with it takes the due start
+  // first, within the same update, then connects.
+  'connect-takes-due-start': async (stack) => {
+    const b = await create(stack, 2500, HOUR);
+    const handle = stack.client.workflow.getHandle(`booking-${b.bookingId}`);
+    await eventually(async () => ((await handle.fetchHistory()).events ?? []).some((e) => e.timerStartedEventAttributes), 15_000, 100);
+    await stack.stopWorkers();
+    let restarted = false;
+    try {
+      // Just past startsAt: restarting the workers takes seconds, and the no-show grace is short here.
+      await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(b.startsAt) + 200 - Date.now())));
+      const connect = post(stack, b.bookingId, 'connect', 200);
+      await new Promise((r) => setTimeout(r, 100));
+      restarted = true;
+      await stack.startWorkers();
+      await connect;
+    } finally {
+      if (!restarted) await stack.startWorkers();
+    }
+    await post(stack, b.bookingId, 'return', 200);
+    return `booking-${b.bookingId}`;
+  },
+
   // An incident from declare to close: checks, chain of command, an escalation, steps, a public update,
   // mitigation, resolution, an action item.
   'incident-lifecycle': async (stack) => {
@@ -198,7 +231,7 @@ async function main(): Promise<number> {
   await globalSetup();
   let stack: Stack | undefined;
   try {
-    stack = await startStack({ name: 'record-histories', settings: SETTINGS, runbooks: INCIDENT_RUNBOOKS });
+    stack = await startStack({ name: 'record-histories', settings: SETTINGS, runbooks: INCIDENT_RUNBOOKS, updateTimeoutMs: 20_000 });
     const s = stack;
     // Warm up first (the first requests pay for Prisma's, the API's and the worker's cold start), then
     // run the scenarios one at a time: their timers are seconds apart, and a loaded machine that

@@ -1,7 +1,7 @@
 // Booking commands: create (row + workflow), read, and the actions a booking's workflow takes.
 import type { UpdateDefinition } from '@temporalio/common';
 import { createBooking as insertBooking, deleteUnstartedBooking, getBookingWithEvents, lifecycleStarted, markWorkflowStarted } from '../db/booking-store';
-import { connectAllowed, workflowIdForBooking, type BookingFacts, type BookingStatus } from '../domain/booking';
+import { connectAllowed, statusByClock, workflowIdForBooking, type BookingFacts, type BookingStatus } from '../domain/booking';
 import { BookingStatusKey, CarIdKey, CustomerIdKey, NextTransitionAtKey } from '../domain/search-attributes';
 import {
   cancelUpdate,
@@ -98,9 +98,15 @@ export async function createBooking(ctx: CommandContext, b: BookingFacts<string>
   return { created: result.kind === 'created', bookingId: b.bookingId, workflowId, status: result.booking.status };
 }
 
-export async function getBooking(ctx: Pick<CommandContext, 'db'>, bookingId: string) {
+export async function getBooking(ctx: Pick<CommandContext, 'db' | 'settings'>, bookingId: string) {
   const row = await getBookingWithEvents(ctx.db, bookingId);
   if (!row) throw notFound(`booking ${bookingId}`);
+  // By the clock, as the workflow judges a connect: at startsAt the gate is open even if the start's
+  // timer has not been processed (and its row not written) yet.
+  const byClock = statusByClock({
+    status: row.status, startsAt: row.startsAt.getTime(), endsAt: row.endsAt.getTime(),
+    connectedAt: row.connectedAt?.getTime(), noShowGraceMs: ctx.settings.bookings.noShowGraceMs,
+  }, Date.now());
   return {
     bookingId: row.id,
     workflowId: row.workflowId,
@@ -108,7 +114,7 @@ export async function getBooking(ctx: Pick<CommandContext, 'db'>, bookingId: str
     carId: row.carId,
     status: row.status,
     version: row.version,
-    connectAllowed: connectAllowed(row.status),
+    connectAllowed: connectAllowed(byClock),
     startsAt: row.startsAt.toISOString(),
     endsAt: row.endsAt.toISOString(),
     amountCents: row.amountCents,

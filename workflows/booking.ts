@@ -1,9 +1,12 @@
 // The booking lifecycle: one workflow per booking, id `booking-<bookingId>`, task queue `bookings`.
 //
 // The workflow is the source of truth for the booking's state. A transition takes effect here at once
-// (so the "connect to car" gate opens exactly at startsAt) and is then written to PostgreSQL by one
-// idempotent activity that retries until the database answers: while it cannot, the Web UI shows it as
-// a pending activity with its attempt count and last error. Writes are applied strictly in order.
+// and is then written to PostgreSQL by one idempotent write: a local activity inside the same workflow
+// task (one task per transition), handed to a regular activity that retries until the database answers
+// when it cannot be written within seconds; the Web UI then shows it as a pending activity with its
+// attempt count and last error. Writes are applied strictly in order. A request is judged by the clock:
+// at or after a due time the workflow first takes the due transition (a connect at startsAt succeeds
+// even while the start's timer waits in a queue).
 // Reminders go to the separate `notifications` task queue and are never awaited by a transition.
 import * as wf from '@temporalio/workflow';
 import type { BookingActivities, RecordedChange } from '../activities/bookings';
@@ -12,10 +15,12 @@ import type { BookingChange } from '../db/booking-store';
 import {
   canTransition,
   connectAllowed,
+  dueTransitions,
   isTerminal,
   nextTimedTransition,
   pendingReminders,
   refusal,
+  statusByClock,
   type BookingAction,
   type BookingStatus,
   type Reminder,
@@ -47,6 +52,17 @@ const RECORD_OPTIONS: wf.ActivityOptions = {
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 };
 const store = wf.proxyActivities<BookingActivities>(RECORD_OPTIONS);
+// The same write first as a local activity: it runs inside the workflow task that decided the
+// transition, so a transition costs one workflow task and no activity task (measured in
+// bench/README.md). Only while the database answers within seconds: after these attempts the write
+// moves to the regular activity above, which retries forever and shows in the Web UI as pending, with
+// its attempt count and last error, as an outage must.
+const LOCAL_RECORD_OPTIONS: wf.LocalActivityOptions = {
+  startToCloseTimeout: '5 seconds',
+  scheduleToCloseTimeout: '8 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', maximumAttempts: 3 },
+};
+const localStore = wf.proxyLocalActivities<BookingActivities>(LOCAL_RECORD_OPTIONS);
 
 /** How long before a due time the clock wakes to arm the final, short timer, unless settings say otherwise. */
 const EARLY_WAKE_MS = 1500;
@@ -98,6 +114,8 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
   let lastNextAt: number | null | undefined;
 
   const next = () => nextTimedTransition({ ...s, noShowGraceMs: settings.noShowGraceMs });
+  /** The status by the clock (the workflow task's time): what a request is judged against. */
+  const byClock = () => statusByClock({ ...s, noShowGraceMs: settings.noShowGraceMs }, Date.now());
 
   function view(): BookingView {
     const t = isTerminal(s.status) ? undefined : next();
@@ -111,7 +129,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
       amountCents: input.amountCents,
       currency: input.currency,
       status: s.status,
-      connectAllowed: connectAllowed(s.status),
+      connectAllowed: connectAllowed(byClock()),
       connectedAt: s.connectedAt === undefined ? undefined : new Date(s.connectedAt).toISOString(),
       returnedAt: s.returnedAt === undefined ? undefined : new Date(s.returnedAt).toISOString(),
       nextTransition: t && { to: t.to, action: t.action, at: new Date(t.at).toISOString() },
@@ -144,10 +162,14 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
       if (conflict) throw conflict; // the run is failing: nothing more is written
       const expectedVersion = s.version;
       const transitionKey = `${input.bookingId}:${wf.workflowInfo().firstExecutionRunId}:v${expectedVersion}:${change.action}`;
-      return store.recordBookingChange.executeWithOptions(
-        { ...RECORD_OPTIONS, summary: `${change.action}: ${change.from} -> ${change.to}` },
-        [{ ...change, bookingId: input.bookingId, transitionKey, expectedVersion }],
-      );
+      const args: Parameters<BookingActivities['recordBookingChange']> = [{ ...change, bookingId: input.bookingId, transitionKey, expectedVersion }];
+      const summary = `${change.action}: ${change.from} -> ${change.to}`;
+      // The same transition key either way: a local attempt that committed but timed out is found
+      // "already applied" by the regular activity.
+      return localStore.recordBookingChange.executeWithOptions({ ...LOCAL_RECORD_OPTIONS, summary }, args).catch((err: unknown) => {
+        if (isFinal(err)) throw err;
+        return store.recordBookingChange.executeWithOptions({ ...RECORD_OPTIONS, summary: `${summary} (database slow: retrying until written)` }, args);
+      });
     });
     writes = p.then(
       (r) => {
@@ -163,6 +185,29 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
       },
     );
     return p;
+  }
+
+  /** A failure no retry can change (a refused compare-and-set, a missing row): not handed to the regular activity. */
+  function isFinal(err: unknown): boolean {
+    const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+    return cause instanceof wf.ApplicationFailure && cause.nonRetryable === true;
+  }
+
+  /**
+   * Takes the timed transitions the clock says are due but whose timer this run has not processed yet
+   * (a busy worker, a timer still in a queue), each recorded with its scheduled time, so a request at
+   * or after a due time finds the booking where the clock says it is. Returns the last write, if any.
+   */
+  function takeDueTransitions(): Promise<RecordedChange> | undefined {
+    let last: Promise<RecordedChange> | undefined;
+    for (const due of dueTransitions({ ...s, noShowGraceMs: settings.noShowGraceMs }, Date.now())) {
+      last = transition(due.to, due.action, { actor: 'system' }, { scheduledAt: due.at });
+      if (due.action === 'overdue') notifyOverdue();
+    }
+    // A failed write of these fails the request through its own (queued behind) write; keep the
+    // rejection handled here so it is not reported as unhandled.
+    last?.catch(() => undefined);
+    return last;
   }
 
   /** A refused compare-and-set becomes this run's failure (the activity does not retry it). */
@@ -292,6 +337,9 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
       // their update events, which continue-as-new bounds.
       if (s.connectedAt !== undefined && wf.patched(CONNECT_FROM_STATE_PATCH)) return view();
       return handling(async () => {
+        // At or after startsAt the start comes first, even if its timer has not been processed yet:
+        // the customer at the car is never refused by a queue.
+        void takeDueTransitions();
         // The first connect is recorded; later ones (re-unlocking during the trip) just pass the gate.
         if (s.connectedAt !== undefined) return view();
         s.connectedAt = Date.now();
@@ -318,13 +366,21 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
 
   wf.setHandler(
     returnUpdate,
-    (meta) => handling(() => settle(transition('COMPLETED', 'return', meta, { returnedAt: Date.now() }))),
+    (meta) =>
+      handling(() => {
+        void takeDueTransitions();
+        return settle(transition('COMPLETED', 'return', meta, { returnedAt: Date.now() }));
+      }),
     { validator: (_meta: RequestMeta) => assertAllowed('return') },
   );
 
   wf.setHandler(
     cancelUpdate,
-    (meta) => handling(() => settle(transition('CANCELLED', 'cancel', meta, { reason: meta.reason }))),
+    (meta) =>
+      handling(() => {
+        void takeDueTransitions();
+        return settle(transition('CANCELLED', 'cancel', meta, { reason: meta.reason }));
+      }),
     { validator: (_meta: RequestMeta) => assertAllowed('cancel') },
   );
 
@@ -332,6 +388,7 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
     extendUpdate,
     (meta) =>
       handling(async () => {
+        void takeDueTransitions();
         const from = s.status;
         let result: RecordedChange;
         try {
@@ -386,16 +443,25 @@ export async function bookingWorkflow(input: BookingInput): Promise<BookingView>
     },
   );
 
+  /** Judged by the clock: a request at or after a due time sees the state that time brings. */
   function assertAllowed(action: 'cancel' | 'connect' | 'return' | 'extend'): void {
-    const why = refusal(action, s.status);
+    const why = refusal(action, byClock());
     if (why) throw rejected(why);
   }
 
-  wf.upsertSearchAttributes([
-    { key: CarIdKey, value: input.carId },
-    { key: CustomerIdKey, value: input.customerId },
-  ]);
-  publish();
+  if (resumed) {
+    // A continued run mirrors its state again (its attributes are not assumed to carry over).
+    wf.upsertSearchAttributes([
+      { key: CarIdKey, value: input.carId },
+      { key: CustomerIdKey, value: input.customerId },
+    ]);
+    publish();
+  } else {
+    // The first run's attributes were set by its start (startBookingWorkflow): CONFIRMED, car, customer
+    // and the start time. Upserting them again would cost the creation task two commands and two
+    // visibility writes for nothing.
+    lastNextAt = s.startsAt;
+  }
 
   // The clock: fire whatever is due, then sleep until the next due time or until something changes.
   while (!isTerminal(s.status)) {

@@ -5,20 +5,29 @@ import { performance } from 'node:perf_hooks';
 import { dist, fmtCpu, fmtDist, ms, runPool, sleep, type Dist } from '../common';
 import { fetchStartSteps, printSteps, startEvents, stepDists, waitForStarts } from '../harness/booking-starts';
 import { note, say } from '../harness/run';
+import { transitionCost } from './transition-cost';
 import { ACT_EXEC, ACT_S2S, booking, meanOf, scrape, WFT_S2S, type Bench } from './stack';
 
-export async function lateness(b: Bench, measured: { startsPerSec: number; sustainedPerSec: number } | undefined) {
+/**
+ * n bookings through the API, starting within windowS seconds. `details`: also the steps from the
+ * histories and the cost of a transition (the headline measurement; the capacity ramp skips both).
+ */
+export async function lateness(
+  b: Bench,
+  measured: { startsPerSec: number; sustainedPerSec: number } | undefined,
+  o: { n: number; windowS: number; details: boolean } = { n: b.opts.lateN, windowS: b.opts.lateWindowS, details: true },
+) {
   const { opts, s } = b;
-  const tag = `${s.workflows.taskQueuePrefix}-late`;
-  const n = opts.lateN;
-  const windowMs = opts.lateWindowS * 1000;
+  const tag = `${s.workflows.taskQueuePrefix}-late${o.n}`;
+  const n = o.n;
+  const windowMs = o.windowS * 1000;
   // Rates from the throughput phase (conservative guesses when it was skipped): the API accepts at
   // `rate`, and the workers finish the creations' first workflow tasks at `sustained` (the slower).
   const rate = measured?.startsPerSec ?? 40;
   const sustained = Math.min(rate, measured?.sustainedPerSec ?? 20);
   const estimateMs = (n / rate) * 1000;
   const settledMs = (n / sustained) * 1000;
-  say(`\n== Start lateness: ${n} bookings starting within ${opts.lateWindowS} s ==`);
+  say(`\n== Start lateness: ${n} bookings starting within ${o.windowS} s ==`);
   await b.drained();
   const createStart = Date.now();
   // Lead: 1.6x the time the throughput phase predicts for creating them AND for the workers to finish
@@ -69,6 +78,7 @@ export async function lateness(b: Bench, measured: { startsPerSec: number; susta
   });
   const w1 = s.cpu.snap();
   const m1 = await scrape(s.metricsPort);
+  const windowCpu = s.cpu.usage(w0, w1, `lateness window (${n})`);
   const allStartedAt = Date.now();
   if (started < created.ok) {
     b.failures.push(`lateness: only ${started} of ${created.ok} bookings started by ${opts.lateTimeoutS} s after the window`);
@@ -102,7 +112,7 @@ export async function lateness(b: Bench, measured: { startsPerSec: number; susta
     const bd = dist(v);
     return `${k * 10}s p50 ${Math.round(bd.p50)}/max ${Math.round(bd.max)}`;
   }).join(', ')} (ms)`);
-  say(`  during the window ${fmtCpu(s.cpu.usage(w0, w1, 'lateness window'))}`);
+  say(`  during the window ${fmtCpu(windowCpu)}`);
   const actS2s = meanOf(m0, m1, ACT_S2S);
   const actExec = meanOf(m0, m1, ACT_EXEC);
   const wftS2s = meanOf(m0, m1, WFT_S2S);
@@ -111,7 +121,8 @@ export async function lateness(b: Bench, measured: { startsPerSec: number; susta
   // Where the lateness comes from, as the workflow histories tell it.
   let stages: Record<string, Dist> | undefined;
   let noTimer = 0;
-  if (!opts.skipHistory) {
+  let cost: ReturnType<typeof transitionCost> | undefined;
+  if (!opts.skipHistory && o.details) {
     const h0 = performance.now();
     const hist = await fetchStartSteps(s.client, [...startsOf.values()].map((r) => ({ id: r.id, startsAt: r.startsAt.getTime() })), { debugFirst: true });
     b.fail('history fetch', hist.errors);
@@ -119,15 +130,18 @@ export async function lateness(b: Bench, measured: { startsPerSec: number; susta
     noTimer = [...hist.steps.values()].filter((st) => !st.timer).length;
     stages = stepDists(hist.steps.values(), {
       timerDue: 'timerDue', timerFired: 'timerFired', workflowSaw: 'workflowTaskStarted', activityScheduled: 'activityScheduled', activityStarted: 'activityStarted',
+      taskCompleted: 'workflowTaskCompleted',
     });
+    cost = transitionCost({ steps: [...hist.steps.values()], transitions: started, m0, m1, cpu: windowCpu, windowS: (w1.t - w0.t) / 1000 });
     say(`  from ${hist.ok} histories (${((performance.now() - h0) / 1000).toFixed(1)} s to fetch), lateness vs startsAt at each step:`);
     if (noTimer) {
       say(`    ${noTimer} started without a timer: their first workflow task ran after startsAt (the creation backlog reached into the window)`);
     }
     printSteps(stages, ['WorkflowTaskStarted (the workflow\'s own clock)        ', stages.workflowSaw], ['booking_events.occurred_at (row written)              ', d]);
+    say(`    WorkflowTaskCompleted (the transition's task done)     ${fmtDist(stages.taskCompleted)}`);
   }
   return {
-    n: created.ok, started, noTimer, createRate, createMs: created.wallMs, leadMs, overlapMs, lateness: d, over1s, stages,
+    n: created.ok, started, noTimer, createRate, createMs: created.wallMs, leadMs, overlapMs, lateness: d, over1s, early, stages, cost, windowCpu,
     workerMeans: { wftS2sMs: wftS2s, activityS2sMs: actS2s, activityExecMs: actExec },
   };
 }

@@ -10,6 +10,10 @@ const USAGE = `usage: npm run bench -- [options]
   --late-window S       their start times are spread over S seconds (default 60)
   --late-margin S       lead time beyond the estimated creation time (default 15)
   --late-timeout S      how long after the window to wait for stragglers (default 120)
+  --ramp LIST           starts per minute of the capacity curve, Keel and the floor each (default
+                        500,1000,2000,4000; the --late-n point is the headline and is measured once)
+  --connect-n LIST      bookings sharing one startsAt for "connect at start" (default 200,2000)
+  --out DIR             where the JSON figures and the capacity chart are written (default .data/bench)
   --workers MODE        child (default) or inprocess
   --api-pool-size P     API database pool (default DATABASE_POOL_SIZE or 10, as api/main.ts)
   --worker-pool-size P  worker database pool (default DATABASE_POOL_SIZE or 10, as workers/main.ts)
@@ -17,7 +21,7 @@ const USAGE = `usage: npm run bench -- [options]
   --worker-overrides J  experiment: JSON WorkerOptions laid over workers/create.ts's, e.g.
                         '{"nonStickyToStickyPollRatio":1}' (printed; not for the reference figures)
   --temporal-db-file    experiment: own dev server on a SQLite file (WAL) instead of in-memory
-  --skip-throughput --skip-lateness --skip-diagnostics --skip-history
+  --skip-throughput --skip-lateness --skip-diagnostics --skip-history --skip-ramp --skip-floor --skip-connect
 Env: TEMPORAL_ADDRESS (else a dev server is started), DATABASE_URL (else a throwaway PostgreSQL).`;
 
 export function options() {
@@ -30,6 +34,9 @@ export function options() {
     'late-window': { type: 'string', default: '60' },
     'late-margin': { type: 'string', default: '15' },
     'late-timeout': { type: 'string', default: '120' },
+    ramp: { type: 'string', default: '500,1000,2000,4000' },
+    'connect-n': { type: 'string', default: '200,2000' },
+    out: { type: 'string', default: '.data/bench' },
     workers: { type: 'string', default: 'child' },
     'api-pool-size': { type: 'string' },
     'worker-pool-size': { type: 'string' },
@@ -40,6 +47,9 @@ export function options() {
     'skip-lateness': { type: 'boolean', default: false },
     'skip-diagnostics': { type: 'boolean', default: false },
     'skip-history': { type: 'boolean', default: false },
+    'skip-ramp': { type: 'boolean', default: false },
+    'skip-floor': { type: 'boolean', default: false },
+    'skip-connect': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.workers !== 'child' && values.workers !== 'inprocess') fail('--workers must be child or inprocess');
@@ -49,8 +59,15 @@ export function options() {
   } catch (err) {
     fail(`--worker-overrides: ${(err as Error).message}`);
   }
+  const list = (name: string, v: string) => v.split(',').filter(Boolean).map((x) => int(name, x.trim(), 1));
   return {
     n: int('n', values.n, 1),
+    ramp: list('ramp', values.ramp),
+    connectN: list('connect-n', values['connect-n']),
+    out: values.out,
+    skipRamp: values['skip-ramp'],
+    skipFloor: values['skip-floor'],
+    skipConnect: values['skip-connect'],
     concurrency: int('concurrency', values.concurrency, 1),
     warmup: int('warmup', values.warmup, 0),
     rounds: int('rounds', values.rounds, 1),

@@ -73,12 +73,39 @@ export interface StartSteps {
   activityScheduled: number;
   activityStarted: number;
   activityCompleted: number;
+  /** The first workflow task after TimerFired completed (with a local activity write: the transition is done). */
+  workflowTaskCompleted: number;
+  /** What the start transition cost, from its TimerFired through the next timer armed (or the history's end). */
+  cost: TransitionEvents;
+}
+
+/** History events of one transition, by kind. */
+export interface TransitionEvents {
+  events: number;
+  workflowTasks: number;
+  activityTasks: number;
+  localActivities: number;
+  upserts: number;
+}
+
+function transitionEvents(events: HistoryEvent[]): TransitionEvents {
+  const c: TransitionEvents = { events: 0, workflowTasks: 0, activityTasks: 0, localActivities: 0, upserts: 0 };
+  for (const e of events) {
+    c.events++;
+    if (e.workflowTaskCompletedEventAttributes) c.workflowTasks++;
+    if (e.activityTaskScheduledEventAttributes) c.activityTasks++;
+    if (e.markerRecordedEventAttributes?.markerName?.includes('local_activity')) c.localActivities++;
+    if (e.upsertWorkflowSearchAttributesEventAttributes) c.upserts++;
+    if (c.events > 1 && e.timerStartedEventAttributes) break; // the next timer armed: this transition is done
+  }
+  return c;
 }
 
 function startSteps(events: HistoryEvent[], due: number): StartSteps {
   const s: StartSteps = {
     timer: false, timerDue: NaN, setterQueued: NaN, setterRan: NaN, timerFired: NaN,
-    workflowTaskStarted: NaN, activityScheduled: NaN, activityStarted: NaN, activityCompleted: NaN,
+    workflowTaskStarted: NaN, activityScheduled: NaN, activityStarted: NaN, activityCompleted: NaN, workflowTaskCompleted: NaN,
+    cost: { events: 0, workflowTasks: 0, activityTasks: 0, localActivities: 0, upserts: 0 },
   };
   const fired = events.findIndex((e) => e.timerFiredEventAttributes);
   let after = events;
@@ -108,6 +135,8 @@ function startSteps(events: HistoryEvent[], due: number): StartSteps {
   s.activityScheduled = at((e) => e.activityTaskScheduledEventAttributes);
   s.activityStarted = at((e) => e.activityTaskStartedEventAttributes);
   s.activityCompleted = at((e) => e.activityTaskCompletedEventAttributes);
+  s.workflowTaskCompleted = at((e) => e.workflowTaskCompletedEventAttributes);
+  if (fired >= 0) s.cost = transitionEvents(after);
   return s;
 }
 
@@ -141,10 +170,11 @@ export async function fetchStartSteps(
 }
 
 /** The distribution of each picked step over all bookings (bookings without it left out), named as the caller reports it. */
-export function stepDists<K extends string>(steps: Iterable<StartSteps>, pick: Record<K, Exclude<keyof StartSteps, 'timer'>>): Record<K, Dist> {
+type Step = Exclude<keyof StartSteps, 'timer' | 'cost'>;
+export function stepDists<K extends string>(steps: Iterable<StartSteps>, pick: Record<K, Step>): Record<K, Dist> {
   const all = [...steps];
   return Object.fromEntries(
-    Object.entries<Exclude<keyof StartSteps, 'timer'>>(pick).map(([name, step]) => [name, dist(all.map((s) => s[step]).filter(Number.isFinite))]),
+    Object.entries<Step>(pick).map(([name, step]) => [name, dist(all.map((s) => s[step]).filter(Number.isFinite))]),
   ) as Record<K, Dist>;
 }
 

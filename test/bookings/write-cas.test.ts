@@ -24,6 +24,8 @@ let running: Promise<void>;
 let connection: NativeConnection;
 /** Bookings whose next write commits and then fails its attempt, as if the worker died before answering. */
 const dieAfterCommit = new Set<string>();
+/** Attempts of the write activity per booking and action, however it ran (local or regular). */
+const attempts = new Map<string, number>();
 
 beforeAll(async () => {
   stack = await startStack({ name: 'write-cas', workers: ['notifications', 'incidents', 'ops'], updateTimeoutMs: 20_000 });
@@ -33,6 +35,8 @@ beforeAll(async () => {
     connection, namespace: 'default', taskQueue: `${stack.prefix}-bookings`, workflowBundle: await workflowBundle(),
     activities: {
       async recordBookingChange(change: Parameters<typeof real.recordBookingChange>[0]) {
+        const k = `${change.bookingId}:${change.action}`;
+        attempts.set(k, (attempts.get(k) ?? 0) + 1);
         const result = await real.recordBookingChange(change);
         if (dieAfterCommit.delete(change.bookingId)) throw new Error('test: the worker died after the commit');
         return result;
@@ -108,10 +112,13 @@ describe('booking writes are compare-and-set', () => {
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect((failure as WorkflowFailedError).cause).toMatchObject({ type: FailureType.BookingWriteConflict, nonRetryable: true });
     expect((await stray.describe()).status.name).toBe('FAILED');
-    // One attempt: the activity was not retried.
+    // One attempt: the write (a local activity) was not retried, nor handed to the regular activity.
+    expect(attempts.get(`${body.bookingId}:cancel`)).toBe(2); // the API's cancel, then the stray's one
     const events = (await stray.fetchHistory()).events ?? [];
-    expect(events.filter((e) => e.activityTaskStartedEventAttributes)).toHaveLength(1);
-    expect(events.find((e) => e.activityTaskFailedEventAttributes)?.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo)
+    expect(events.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(0);
+    const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName?.includes('local_activity'));
+    expect(markers).toHaveLength(1);
+    expect(markers[0].markerRecordedEventAttributes?.failure?.cause?.applicationFailureInfo ?? markers[0].markerRecordedEventAttributes?.failure?.applicationFailureInfo)
       .toMatchObject({ type: FailureType.BookingWriteConflict, nonRetryable: true });
 
     expect(await stack.db.booking.findUniqueOrThrow({ where: { id: body.bookingId } })).toEqual(before);
@@ -160,8 +167,10 @@ describe('booking writes are compare-and-set', () => {
     expect(row.events.map((e) => e.action)).toEqual(['create', 'start', 'connect', 'return']);
     expect(await stack.db.auditLog.count({ where: { resourceId: body.bookingId, action: 'booking.connect' } })).toBe(1);
     expect(await stack.db.bookingWriteConflict.count({ where: { bookingId: body.bookingId } })).toBe(0);
-    // Each retried write shows in the history as a second attempt of its activity.
-    const started = ((await handle.fetchHistory()).events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt] : []));
-    expect(started).toEqual([2, 2, 1]);
+    // Each write that died after its commit ran a second attempt (its local retry), which found it applied.
+    expect(['start', 'connect', 'return'].map((a) => attempts.get(`${body.bookingId}:${a}`))).toEqual([2, 2, 1]);
+    const events = (await handle.fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName?.includes('local_activity'))).toHaveLength(3);
+    expect(events.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(0);
   });
 });

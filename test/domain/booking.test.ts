@@ -1,6 +1,6 @@
 // Pure lifecycle rules: which transition the clock fires next, which reminders are due, and why a
 // request is refused.
-import { canTransition, nextTimedTransition, pendingReminders, refusal, BOOKING_STATUSES } from '../../domain/booking';
+import { canTransition, dueTransitions, nextTimedTransition, pendingReminders, refusal, statusByClock, BOOKING_STATUSES } from '../../domain/booking';
 import { parseDurationList, parseDurationMs } from '../../config/durations';
 import { loadEnv } from '../../config/env';
 
@@ -22,6 +22,23 @@ describe('nextTimedTransition', () => {
   });
   test.each(['OVERDUE', 'COMPLETED', 'CANCELLED', 'NO_SHOW'] as const)('%s has no timed transition', (status) => {
     expect(nextTimedTransition({ ...base, status })).toBeUndefined();
+  });
+});
+
+describe('dueTransitions and statusByClock (what a request is judged against)', () => {
+  const base = { startsAt: 100 * MIN, endsAt: 200 * MIN, noShowGraceMs: 30 * MIN };
+  test('before startsAt nothing is due; at startsAt exactly the start is', () => {
+    expect(dueTransitions({ ...base, status: 'CONFIRMED' }, 100 * MIN - 1)).toEqual([]);
+    expect(dueTransitions({ ...base, status: 'CONFIRMED' }, 100 * MIN)).toEqual([{ to: 'ONGOING', action: 'start', at: 100 * MIN }]);
+    expect(statusByClock({ ...base, status: 'CONFIRMED' }, 100 * MIN)).toBe('ONGOING');
+  });
+  test('past the grace period unconnected: start then no-show, in order', () => {
+    expect(dueTransitions({ ...base, status: 'CONFIRMED' }, 131 * MIN).map((t) => t.action)).toEqual(['start', 'no_show']);
+    expect(statusByClock({ ...base, status: 'CONFIRMED' }, 131 * MIN)).toBe('NO_SHOW');
+  });
+  test('connected and past the end: overdue; a finished booking stays as it is', () => {
+    expect(statusByClock({ ...base, status: 'ONGOING', connectedAt: 101 * MIN }, 201 * MIN)).toBe('OVERDUE');
+    for (const status of ['COMPLETED', 'CANCELLED', 'NO_SHOW', 'OVERDUE'] as const) expect(statusByClock({ ...base, status }, 999 * MIN)).toBe(status);
   });
 });
 
