@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { createApp, type AppDeps } from '../../api/app';
+import { closeApp, createApp, type AppDeps } from '../../api/app';
 import type { BookingWorkflowConfig } from '../../services/bookings';
 import { createRequestStats } from '../../api/request-stats';
 import type { Env } from '../../config/env';
@@ -129,6 +129,7 @@ export async function startApi(
     ...deps, apiKeys: `service:${o.token}`,
     incidents: { components: env.KEEL_STATUS_COMPONENTS, runbooks: loadRunbooks() },
   });
+  cleanups.push(() => closeApp(app));
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   cleanups.push(
