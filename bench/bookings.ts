@@ -8,6 +8,8 @@
 //    directly with startBookingWorkflow, in ABBA segments, and where the API's time goes.
 // 2. Start lateness (bench/bookings/lateness.ts): many bookings created through the API, all starting
 //    within one minute; how late each 'start' event is, and from the histories where that came from.
+// 3. Status page (bench/bookings/status-page.ts): GET /status and /v1/status under 32 keep-alive
+//    clients, as a ratio to GET /healthz of the same app in the same run.
 //
 // Services: TEMPORAL_ADDRESS / DATABASE_URL when given, otherwise the test harness's own code path
 // (test/global-setup.ts: a headless in-memory `temporal server start-dev` and a throwaway PostgreSQL
@@ -21,6 +23,7 @@ import { cpuJson, errorText, ms, p99Json, round } from './common';
 import { backgroundLoad, Cleanups, endRun, machineEnv, note, printEnd, runMain, say } from './harness/run';
 import { throughput } from './bookings/api-vs-raw';
 import { lateness } from './bookings/lateness';
+import { statusJson, statusPage } from './bookings/status-page';
 import { options } from './bookings/options';
 import { Bench, startStack } from './bookings/stack';
 
@@ -87,9 +90,11 @@ async function main(): Promise<number> {
 
   let tp: Awaited<ReturnType<typeof throughput>> | undefined;
   let lt: Awaited<ReturnType<typeof lateness>> | undefined;
+  let sp: Awaited<ReturnType<typeof statusPage>> | undefined;
   try {
     if (!opts.skipThroughput) tp = await throughput(b);
     if (!opts.skipLateness) lt = await lateness(b, tp?.api);
+    if (!opts.skipStatus) sp = await statusPage(b);
   } catch (err) {
     b.failures.push(`aborted: ${errorText(err)}`);
   }
@@ -108,6 +113,14 @@ async function main(): Promise<number> {
   }
   if (lt) {
     say(`  lateness (n=${lt.n} over ${opts.lateWindowS} s, created at ${lt.createRate.toFixed(1)}/s): p50 ${ms(lt.lateness.p50)}, p99 ${ms(lt.lateness.p99)}, max ${ms(lt.lateness.max)}, late > 1 s: ${lt.over1s}`);
+  }
+  if (sp) {
+    const line = (label: string, r: typeof sp.healthz) => `${label} ${r.perSec.toFixed(0)}/s (${r.ratio.toFixed(2)}x, p50/p99 ${ms(r.latency.p50)} / ${ms(r.latency.p99)})`;
+    say(
+      `  status page (c=${opts.concurrency}, ${sp.seconds} s each): ${line('/healthz', sp.healthz)}, ${line('/status', sp.html)}, ` +
+        `${line('/v1/status', sp.json)}, ${line('/status 304', sp.conditional)}`,
+    );
+    say(`  ${sp.verdict}`);
   }
   const noisiest = s.cpu.noise.reduce((m, x) => (x.others > m.others ? x : m), { phase: 'none', others: 0 });
   const noisy = background > 0.2 || noisiest.others > 0.2;
@@ -150,6 +163,7 @@ async function main(): Promise<number> {
       stagesP99Ms: lt.stages && p99Json(lt.stages),
       workerMeansMs: Object.fromEntries(Object.entries(lt.workerMeans).map(([k, v]) => [k, round(v)])),
     },
+    statusPage: sp && statusJson(sp),
     noise: { backgroundCores: round(background, 2), maxOthersCores: round(noisiest.others, 2), phase: noisiest.phase, noisy },
     failures: b.failures,
     totalSeconds: round(totalS),

@@ -187,6 +187,22 @@ export class HttpApi {
       req.end(data);
     });
   }
+  /**
+   * A GET whose body is counted and dropped, not collected: a load loop on a large page (the status
+   * page's HTML) then measures the server, not this process assembling strings it throws away.
+   */
+  drain(p: string, headers: Record<string, string> = {}): Promise<{ status: number; bytes: number }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: this.port, path: p, method: 'GET', agent: this.agent, headers }, (res) => {
+        let bytes = 0;
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
   close(): void {
     this.agent.destroy();
   }
