@@ -10,6 +10,7 @@ import { authenticate, parseApiKeys } from './auth';
 import type { BookingWorkflowConfig } from '../services/bookings';
 import type { Services } from '../services/context';
 import { TemporalGateway } from '../services/temporal';
+import { createStatusPageCache } from '../services/status-page-cache';
 import { countWorkflowStart } from './metrics';
 import { errorHandler, notFoundRoute } from './errors';
 import { refuseNulCharacters } from './validation';
@@ -61,6 +62,8 @@ export interface AppDeps {
   updateTimeoutMs?: number;
   /** How long POST /v1/dashboard/reconcile waits for the result before answering 202 (default 20 s). */
   reconcileWaitMs?: number;
+  /** The status page cache's version poll (default 1 s: the page's staleness bound; tests shorten it). */
+  statusPage?: { refreshMs?: number };
 }
 
 /** The command layer's dependencies, built once per app from its deps. */
@@ -93,6 +96,16 @@ export function appServices(deps: AppDeps): Services {
  */
 export function appLoggers(app: Express): Logger[] {
   return (app.locals.loggers as Logger[] | undefined) ?? [];
+}
+
+/**
+ * Stops what the app runs in the background (the status page's version poll). The caller still
+ * closes its server and the dependencies it passed in (database, Temporal connection).
+ */
+export async function closeApp(app: Express): Promise<void> {
+  const closers = (app.locals.closers as Array<() => Promise<void>> | undefined) ?? [];
+  app.locals.closers = [];
+  await Promise.all(closers.map((close) => close()));
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -128,7 +141,13 @@ export function createApp(deps: AppDeps): Express {
   // Prometheus scrapes without a key: protect it at the network level (README, Metrics).
   app.get('/metrics', metricsHandler({ scrapeUrls: deps.metricsScrapeUrls }));
   // Public, no key: the status page and the consoles (which ask for a key and call the API with it).
-  app.use(statusRouter(services, { components: services.settings.incidents.components }));
+  const statusPage = createStatusPageCache(services, {
+    components: services.settings.incidents.components,
+    refreshMs: deps.statusPage?.refreshMs,
+    onError: (err) => deps.logger.warn({ err }, 'status page: cannot check for a new document; serving the last one read'),
+  });
+  app.locals.closers = [async () => statusPage.stop()];
+  app.use(statusRouter(statusPage));
   app.use(consoleRouter());
   // Interactive docs of the document below (Swagger UI from node_modules, nothing from elsewhere).
   app.use(docsRouter());

@@ -6,7 +6,7 @@ import { campaignSettings, loadEnv } from '../config/env';
 import { createLogger } from '../config/logger';
 import { temporalSettings } from '../config/temporal';
 import { createDb } from '../db/client';
-import { appLoggers, createApp } from './app';
+import { appLoggers, closeApp, createApp } from './app';
 import { startLogLevelWatcher } from '../config/log-level-watch';
 import { loadRunbooks } from '../runbooks/load';
 import { loadPlaybooks } from '../playbooks/load';
@@ -69,6 +69,7 @@ async function main(): Promise<void> {
     logger.info('API shutting down');
     server.close(() => {
       void (async () => {
+        await closeApp(app);
         await stats.stop().catch(() => undefined);
         await logLevels.stop();
         await playbooks.close().catch(() => undefined);

@@ -208,6 +208,14 @@ const jsonContent = (schema: Json = { type: 'object' }) => ({ 'application/json'
 const ok = (description: string, schema?: Json) => ({ description, content: jsonContent(schema) });
 const html = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } });
 
+/** The status page's conditional GET (api/routes/status.ts, services/status-page-cache.ts). */
+const STATUS_PAGE_NOTE =
+  'Served from a copy rendered once per change, at most about 1 s behind the stored document, and kept while the ' +
+  'database is unreachable (503 only before this process has read the page once). Send the ETag back in ' +
+  'If-None-Match: 304 without a body while the page is unchanged.';
+const etagHeader = { ETag: { description: 'strong validator of this body', schema: { type: 'string' } } };
+const notModified = { description: 'If-None-Match matched the current ETag: no body', headers: etagHeader };
+
 const ALL_ROLES = ['service', 'operator', 'commander', 'viewer'];
 
 interface Op {
@@ -397,10 +405,16 @@ function incidentPaths(components: string[]) {
     '/v1/incidents/{id}/action-items': act('Add a post-mortem action item', json(S.ActionItem), true),
     '/v1/incidents/{id}/close': act('Close after the post-mortem (retrospective sections optional)', json(S.Close)),
     '/v1/status': {
-      get: op({ summary: 'The public status page as JSON', backend: true, responses: { '200': ok('the status document') } }),
+      get: op({
+        summary: 'The public status page as JSON', description: STATUS_PAGE_NOTE, backend: true,
+        responses: { '200': { ...ok('the status document'), headers: etagHeader }, '304': notModified },
+      }),
     },
     '/status': {
-      get: op({ summary: 'The public status page', backend: true, responses: { '200': html('the status page') } }),
+      get: op({
+        summary: 'The public status page', description: STATUS_PAGE_NOTE, backend: true,
+        responses: { '200': { ...html('the status page'), headers: etagHeader }, '304': notModified },
+      }),
     },
   };
 }

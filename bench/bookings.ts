@@ -12,6 +12,8 @@
 //    what a transition costs (bench/bookings/transition-cost.ts); the floor workflow's lateness at the
 //    same rate in the same run (bench/bookings/floor.ts).
 // 4. Capacity (bench/bookings/capacity.ts): both over a ramp of rates; a table and a PNG chart.
+// 5. Status page (bench/bookings/status-page.ts): GET /status and /v1/status under 32 keep-alive
+//    clients, as a ratio to GET /healthz of the same app in the same run.
 //
 // Services: TEMPORAL_ADDRESS / DATABASE_URL when given, otherwise the test harness's own code path
 // (test/global-setup.ts: a headless in-memory `temporal server start-dev` and a throwaway PostgreSQL
@@ -28,6 +30,7 @@ import { capacity, printCapacity, writeFigures, type RampPoint } from './booking
 import { connectAtStart, type ConnectAtStart } from './bookings/connect-at-start';
 import { floorLateness, fmtWindow, type WindowResult } from './bookings/floor';
 import { lateness } from './bookings/lateness';
+import { statusJson, statusPage } from './bookings/status-page';
 import { options } from './bookings/options';
 import { Bench, startStack } from './bookings/stack';
 
@@ -95,6 +98,7 @@ async function main(): Promise<number> {
   let tp: Awaited<ReturnType<typeof throughput>> | undefined;
   let lt: Awaited<ReturnType<typeof lateness>> | undefined;
   let floor: WindowResult | undefined;
+  let sp: Awaited<ReturnType<typeof statusPage>> | undefined;
   const connects: ConnectAtStart[] = [];
   const ramp: RampPoint[] = [];
   const pick = (r: { lateness: { p50: number; p99: number; max: number }; over1s: number; n: number }) => ({
@@ -123,6 +127,7 @@ async function main(): Promise<number> {
       }
       ramp.sort((x, y) => x.perMinute - y.perMinute);
     }
+    if (!opts.skipStatus) sp = await statusPage(b);
   } catch (err) {
     b.failures.push(`aborted: ${errorText(err)}`);
   }
@@ -155,6 +160,14 @@ async function main(): Promise<number> {
       `${c.perTransition.localActivities} local activities; CPU workers ${c.perTransition.workerCpuMs} ms, Temporal ${c.perTransition.temporalCpuMs} ms`);
   }
   if (ramp.length > 1) printCapacity(ramp);
+  if (sp) {
+    const line = (label: string, r: typeof sp.healthz) => `${label} ${r.perSec.toFixed(0)}/s (${r.ratio.toFixed(2)}x, p50/p99 ${ms(r.latency.p50)} / ${ms(r.latency.p99)})`;
+    say(
+      `  status page (c=${opts.concurrency}, ${sp.seconds} s each): ${line('/healthz', sp.healthz)}, ${line('/status', sp.html)}, ` +
+        `${line('/v1/status', sp.json)}, ${line('/status 304', sp.conditional)}`,
+    );
+    say(`  ${sp.verdict}`);
+  }
   const noisiest = s.cpu.noise.reduce((m, x) => (x.others > m.others ? x : m), { phase: 'none', others: 0 });
   const noisy = background > 0.2 || noisiest.others > 0.2;
   say(
@@ -208,6 +221,7 @@ async function main(): Promise<number> {
       stagesP99Ms: lt.stages && p99Json(lt.stages),
       workerMeansMs: Object.fromEntries(Object.entries(lt.workerMeans).map(([k, v]) => [k, round(v)])),
     },
+    statusPage: sp && statusJson(sp),
     noise: { backgroundCores: round(background, 2), maxOthersCores: round(noisiest.others, 2), phase: noisiest.phase, noisy },
     failures: b.failures,
     totalSeconds: round(totalS),

@@ -86,3 +86,31 @@ export async function readStatusPage(db: Db, components: string[]): Promise<Stat
   if (row && isStatusDocument(row.document)) return row.document;
   return buildStatusDocument([], components, new Date());
 }
+
+/**
+ * The stored row's version: its xmin, the id of the transaction that last wrote it. Every rebuild
+ * updates the row, so the version changes with every rebuild, even one that keeps the same
+ * `updated_at` (a rebuild given an explicit `now`) - which is why it is not the timestamp. Null
+ * before the first rebuild. One primary-key lookup that returns a few bytes, not the document: what
+ * the API's status page cache (services/status-page-cache.ts) polls.
+ */
+export async function readStatusPageVersion(db: Db): Promise<string | null> {
+  const rows = await db.$queryRaw<Array<{ version: string }>>`
+    SELECT "xmin"::text AS "version" FROM "status_page" WHERE "id" = ${STATUS_PAGE_ID}`;
+  return rows[0]?.version ?? null;
+}
+
+/**
+ * readStatusPage together with the version of the row it came from, in one statement (so the pair is
+ * consistent: a rebuild between two reads cannot pair an old version with a new document).
+ */
+export async function readVersionedStatusPage(db: Db, components: string[]): Promise<{ version: string | null; document: StatusDocument }> {
+  const rows = await db.$queryRaw<Array<{ version: string; document: unknown }>>`
+    SELECT "xmin"::text AS "version", "document" FROM "status_page" WHERE "id" = ${STATUS_PAGE_ID}`;
+  const row = rows[0];
+  const document = typeof row?.document === 'string' ? (JSON.parse(row.document) as unknown) : row?.document;
+  if (row && isStatusDocument(document)) return { version: row.version, document };
+  // No row (or the placeholder): the same all-operational page readStatusPage answers, under the
+  // row's version (null without a row), so the next rebuild changes it.
+  return { version: row?.version ?? null, document: buildStatusDocument([], components, new Date()) };
+}

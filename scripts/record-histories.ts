@@ -138,16 +138,6 @@ export const SCENARIOS: Record<string, Scenario> = {
     return `booking-${b.bookingId}`;
   },
 
-  // Both reminders (before start, before end) go out through the notifications queue during one trip.
-  reminders: async (stack) => {
-    const b = await create(stack, 3500, 3000);
-    await waitForStatus(stack, b.bookingId, 'ONGOING');
-    await post(stack, b.bookingId, 'connect', 200);
-    await eventually(async () => (await stack.db.notificationOutbox.count({ where: { bookingId: b.bookingId } })) >= 2, 15_000, 100);
-    await post(stack, b.bookingId, 'return', 200);
-    return `booking-${b.bookingId}`;
-  },
-
   // The start's timer fired while no worker ran; the connect that comes with it takes the due start
   // first, within the same update, then connects.
   'connect-takes-due-start': async (stack) => {

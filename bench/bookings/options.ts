@@ -21,7 +21,8 @@ const USAGE = `usage: npm run bench -- [options]
   --worker-overrides J  experiment: JSON WorkerOptions laid over workers/create.ts's, e.g.
                         '{"nonStickyToStickyPollRatio":1}' (printed; not for the reference figures)
   --temporal-db-file    experiment: own dev server on a SQLite file (WAL) instead of in-memory
-  --skip-throughput --skip-lateness --skip-diagnostics --skip-history --skip-ramp --skip-floor --skip-connect
+  --status-seconds S    how long each status page phase drives its path (default 10)
+  --skip-throughput --skip-lateness --skip-status --skip-diagnostics --skip-history --skip-ramp --skip-floor --skip-connect
 Env: TEMPORAL_ADDRESS (else a dev server is started), DATABASE_URL (else a throwaway PostgreSQL).`;
 
 export function options() {
@@ -45,6 +46,8 @@ export function options() {
     'temporal-db-file': { type: 'boolean', default: false },
     'skip-throughput': { type: 'boolean', default: false },
     'skip-lateness': { type: 'boolean', default: false },
+    'skip-status': { type: 'boolean', default: false },
+    'status-seconds': { type: 'string', default: '10' },
     'skip-diagnostics': { type: 'boolean', default: false },
     'skip-history': { type: 'boolean', default: false },
     'skip-ramp': { type: 'boolean', default: false },
@@ -83,6 +86,8 @@ export function options() {
     temporalDbFile: values['temporal-db-file'],
     skipThroughput: values['skip-throughput'],
     skipLateness: values['skip-lateness'],
+    skipStatus: values['skip-status'],
+    statusSeconds: int('status-seconds', values['status-seconds'], 1),
     skipDiagnostics: values['skip-diagnostics'],
     skipHistory: values['skip-history'],
     env,

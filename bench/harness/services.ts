@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { createApp, type AppDeps } from '../../api/app';
+import { closeApp, createApp, type AppDeps } from '../../api/app';
 import type { BookingWorkflowConfig } from '../../services/bookings';
 import { createRequestStats } from '../../api/request-stats';
 import type { Env } from '../../config/env';
@@ -129,6 +129,7 @@ export async function startApi(
     ...deps, apiKeys: `service:${o.token}`,
     incidents: { components: env.KEEL_STATUS_COMPONENTS, runbooks: loadRunbooks() },
   });
+  cleanups.push(() => closeApp(app));
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   cleanups.push(
@@ -184,6 +185,22 @@ export class HttpApi {
       );
       req.on('error', reject);
       req.end(data);
+    });
+  }
+  /**
+   * A GET whose body is counted and dropped, not collected: a load loop on a large page (the status
+   * page's HTML) then measures the server, not this process assembling strings it throws away.
+   */
+  drain(p: string, headers: Record<string, string> = {}): Promise<{ status: number; bytes: number }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: this.port, path: p, method: 'GET', agent: this.agent, headers }, (res) => {
+        let bytes = 0;
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
     });
   }
   close(): void {

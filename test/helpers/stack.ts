@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import request from 'supertest';
 import type { Express } from 'express';
-import { createApp } from '../../api/app';
+import { closeApp, createApp } from '../../api/app';
 import type { BookingWorkflowConfig } from '../../services/bookings';
 import type { Role } from '../../api/auth';
 import { createDb, type Db } from '../../db/client';
@@ -165,6 +165,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     startWorkers,
     stopWorkers,
     async stop() {
+      await closeApp(app);
       await stopWorkers();
       await connection?.close();
       await closeClient();

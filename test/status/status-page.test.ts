@@ -14,6 +14,7 @@ import { readStatusPage, rebuildStatusPage, statusSourceQuery, STATUS_PAGE_ID } 
 import type { ComponentState, IncidentState, IncidentStatus } from '../../domain/incident';
 import { buildStatusDocument, type StatusDocument } from '../../domain/status-page';
 import { exportStatusPage } from '../../scripts/status-export';
+import { createStatusPageCache, type StatusPageCache } from '../../services/status-page-cache';
 import { createTestDatabase } from '../helpers/database';
 
 const COMPONENTS = ['booking-api', 'car-unlock', 'payments', 'notifications', 'customer-app'];
@@ -22,12 +23,19 @@ const DAY = 86_400_000;
 let database: { url: string; drop(): Promise<void> };
 let db: Db;
 let app: express.Express;
+let cache: StatusPageCache;
+/** A GET once the page cache has seen the stored row (its poll is off here: these tests are about the document). */
+const get = async (p: string): Promise<request.Response> => {
+  await cache.refresh();
+  return request(app).get(p);
+};
 
 beforeAll(async () => {
   database = await createTestDatabase();
   db = createDb(database.url, { poolSize: 5 });
   app = express();
-  app.use(statusRouter({ db }, { components: COMPONENTS }));
+  cache = createStatusPageCache({ db }, { components: COMPONENTS, refreshMs: 0 });
+  app.use(statusRouter(cache));
   app.use(notFoundRoute);
   app.use(errorHandler(() => undefined));
 });
@@ -163,13 +171,13 @@ describe('rebuild and serve', () => {
     expect(bookingApi.days.filter((d) => d.state === 'major_outage').length).toBeGreaterThanOrEqual(1);
     expect(JSON.stringify(built)).not.toMatch(/drill-1|secret internal note|communications:abcd1234/);
 
-    const json = await request(app).get('/v1/status');
+    const json = await get('/v1/status');
     expect(json.status).toBe(200);
     expect(json.headers['content-type']).toMatch(/application\/json/);
     expect(json.headers['cache-control']).toBe('public, max-age=15');
     expect(json.body).toEqual(built);
 
-    const html = await request(app).get('/status');
+    const html = await get('/status');
     expect(html.status).toBe(200);
     expect(html.headers['content-type']).toMatch(/text\/html/);
     expect(html.headers['cache-control']).toBe('public, max-age=15');
@@ -184,19 +192,19 @@ describe('rebuild and serve', () => {
 
   test('GET serves the stored document: a new incident shows only after the next rebuild', async () => {
     await rebuildStatusPage(db, COMPONENTS);
-    const before = (await request(app).get('/v1/status')).body as StatusDocument;
+    const before = (await get('/v1/status')).body as StatusDocument;
     expect(before.overall).toBe('operational');
 
     await insertIncident({ id: 'car-1', components: ['car-unlock'], declaredAgoMs: 60_000, updates: [{ agoMs: 30_000, states: { 'car-unlock': 'major_outage' } }] });
-    const stale = await request(app).get('/v1/status');
+    const stale = await get('/v1/status');
     expect(stale.body).toEqual(before);
-    expect((await request(app).get('/status')).text).not.toContain('Incident car-1');
+    expect((await get('/status')).text).not.toContain('Incident car-1');
 
     await rebuildStatusPage(db, COMPONENTS);
-    const after = (await request(app).get('/v1/status')).body as StatusDocument;
+    const after = (await get('/v1/status')).body as StatusDocument;
     expect(after.overall).toBe('major_outage');
     expect(after.activeIncidents.map((i) => i.incidentId)).toEqual(['car-1']);
-    expect((await request(app).get('/status')).text).toContain('Incident car-1');
+    expect((await get('/status')).text).toContain('Incident car-1');
   });
 
   test('resolving the incident (and rebuilding) returns its components to operational', async () => {
@@ -330,10 +338,10 @@ describe('static export', () => {
     await rebuildStatusPage(db, COMPONENTS);
     const out = path.join(dir, 'nested', 'public');
     const result = await exportStatusPage(db, COMPONENTS, out);
-    const api = (await request(app).get('/v1/status')).body;
+    const api = (await get('/v1/status')).body;
     expect(JSON.parse(await fs.readFile(path.join(out, 'status.json'), 'utf8'))).toEqual(api);
     const html = await fs.readFile(path.join(out, 'index.html'), 'utf8');
-    expect(html).toBe((await request(app).get('/status')).text);
+    expect(html).toBe((await get('/status')).text);
     expect(html).toContain('Slow payments');
     expect(result.document).toEqual(api);
     expect((await fs.readdir(out)).sort()).toEqual(['index.html', 'status.json']); // no temporary files left
@@ -375,7 +383,7 @@ describe('static export', () => {
       expect(res.status).toBe(0);
       expect(res.stdout).toMatch(/Wrote .*index\.html and .*status\.json \(overall: partial_outage/);
       const doc = JSON.parse(await fs.readFile(path.join(dir, 'status.json'), 'utf8'));
-      expect(doc).toEqual((await request(app).get('/v1/status')).body);
+      expect(doc).toEqual((await get('/v1/status')).body);
       expect(doc.components).toEqual([
         { name: 'payments', state: 'partial_outage' },
         { name: 'car-unlock', state: 'operational' },
