@@ -134,6 +134,11 @@ async function main(): Promise<number> {
     say(`  isolation baseline (no campaign): p50 ${ms(base.lateness.p50)}, p99 ${ms(base.lateness.p99)}, max ${ms(base.lateness.max)}` +
       `${base.afterDue ? `; from the timer's due time: p50 ${ms(base.afterDue.p50)}, p99 ${ms(base.afterDue.p99)}` : ''}`);
   }
+  const isoRatio = iso && base ? iso.lateness.p99 / base.lateness.p99 : NaN;
+  if (iso && base) {
+    say(`  isolation figure: start lateness p99 with the campaign / without = ${isoRatio.toFixed(2)} (target <= 1.2: ${isoRatio <= 1.2 ? 'MET' : 'MISSED'}); ` +
+      `API traffic p99 ${ms(iso.apiTraffic.latency.p99)} with, ${ms(base.apiTraffic.latency.p99)} without`);
+  }
   return printEnd(b, totalS, {
     bench: 'keel-campaigns',
     ok: b.failures.length === 0,
@@ -173,8 +178,11 @@ async function main(): Promise<number> {
       over1s: iso.over1s, targetMet: iso.lateness.p99 < 1000, campaign: iso.campaign && campaignJson(iso.campaign), cpu: cpuJson(iso.cpu),
       stagesP99Ms: iso.stages && p99Json(iso.stages),
       afterTimerDueMs: iso.afterDue && distJson(iso.afterDue),
+      p99RatioToBaseline: round(isoRatio, 3),
+      apiTraffic: { requests: iso.apiTraffic.requests, errors: iso.apiTraffic.errors, latencyMs: distJson(iso.apiTraffic.latency) },
       baseline: base && {
         latenessMs: distJson(base.lateness), over1s: base.over1s, cpu: cpuJson(base.cpu),
+        apiTraffic: { requests: base.apiTraffic.requests, errors: base.apiTraffic.errors, latencyMs: distJson(base.apiTraffic.latency) },
         stagesP99Ms: base.stages && p99Json(base.stages),
         afterTimerDueMs: base.afterDue && distJson(base.afterDue),
       },

@@ -2,6 +2,7 @@
 // API (bookings worker: its own process, KEEL_WORKERS=bookings) before a users-sized campaign is
 // submitted, their start times spread over the campaign's expected run. Lateness =
 // booking_events.occurred_at - scheduled_at of each 'start'. Also measured without a campaign (baseline).
+import { performance } from 'node:perf_hooks';
 import { dist, fmtCpu, fmtDist, runPool, secs, sleep, type CpuUsage, type Dist } from '../common';
 import { bookingBody, fetchStartSteps, postBooking, printSteps, startEvents, stepDists, waitForStarts } from '../harness/booking-starts';
 import { note, say } from '../harness/run';
@@ -22,6 +23,35 @@ export interface IsolationResult {
   over1s: number;
   campaign?: CampaignResult;
   cpu: CpuUsage;
+  /** The API traffic driven through the window (the same with and without the campaign). */
+  apiTraffic: { requests: number; errors: number; latency: Dist };
+}
+
+/**
+ * Ordinary API traffic at `rate` requests/s until `until`: bookings made far ahead (on cars of their
+ * own) and reads of the window's bookings, alternately, as customers do while a campaign goes out.
+ */
+async function apiTraffic(api: Awaited<ReturnType<Bench['s']['api']>>, o: { rate: number; until: number; prefix: string; readIds: string[] }) {
+  const latencies: number[] = [];
+  let errors = 0;
+  let i = 0;
+  const far = Date.now() + 40 * 86_400_000;
+  const inFlight: Promise<void>[] = [];
+  const t0 = Date.now();
+  while (Date.now() < o.until && o.rate > 0) {
+    const k = i++;
+    const begun = performance.now();
+    const req = k % 2 === 0
+      ? api.request('POST', '/v1/bookings', bookingBody(`${o.prefix}api-${k}`, `cust-api-${k % 89}`, far + k * 3_600_000))
+      : api.request('GET', `/v1/bookings/${o.readIds[k % o.readIds.length]}`);
+    inFlight.push(req.then((r) => {
+      latencies.push(performance.now() - begun);
+      if (r.status >= 400) errors++;
+    }, () => void errors++));
+    await sleep(Math.max(0, t0 + (i * 1000) / o.rate - Date.now()));
+  }
+  await Promise.all(inFlight);
+  return { requests: i, errors, latency: dist(latencies) };
 }
 
 export async function isolation(b: Bench, withCampaign: boolean, expectedCampaignMs: number): Promise<IsolationResult> {
@@ -67,9 +97,14 @@ export async function isolation(b: Bench, withCampaign: boolean, expectedCampaig
     });
     campaignP.catch(() => undefined);
   }
+  const traffic = apiTraffic(api, {
+    rate: opts.isoApiRate, until: windowStart + windowMs, prefix, readIds: Array.from({ length: created.ok }, (_, i) => `${prefix}${i}`),
+  });
   await sleep(Math.max(0, windowStart - Date.now()));
   const started = await waitForStarts(s.db, prefix, created.ok, { deadline: windowStart + windowMs + 120_000, everyMs: 500 });
   const campaign = campaignP ? await campaignP : undefined;
+  const apiTrafficResult = await traffic;
+  if (apiTrafficResult.errors) b.fail(`${label}: ${apiTrafficResult.errors} of ${apiTrafficResult.requests} API requests failed`);
   const cpu = s.cpu.usage(c0, s.cpu.snap());
   if (started < created.ok) b.fail(`${label}: only ${started} of ${created.ok} bookings started`);
   const events = await startEvents(s.db, prefix);
@@ -97,7 +132,7 @@ export async function isolation(b: Bench, withCampaign: boolean, expectedCampaig
   }
   const r: IsolationResult = {
     withCampaign, n: created.ok, started, windowMs, lateness: dist(late), duringSend: dist(during), over1s: late.filter((l) => l > 1000).length, campaign, cpu,
-    stages, afterDue,
+    stages, afterDue, apiTraffic: apiTrafficResult,
   };
   if (campaign) printCampaign(campaign);
   say(`  started ${started}/${created.ok}; lateness (booking_events.occurred_at - scheduled_at, action 'start'): ${fmtDist(r.lateness)}`);
@@ -106,6 +141,8 @@ export async function isolation(b: Bench, withCampaign: boolean, expectedCampaig
     const covered = r.duringSend.n / Math.max(1, r.lateness.n);
     if (covered < 0.8) note(`WARNING: only ${(covered * 100).toFixed(0)} % of the starts fell inside the campaign's send phase`);
   }
+  say(`  API traffic through the window: ${apiTrafficResult.requests} requests at ${opts.isoApiRate}/s (bookings made ahead, reads), ` +
+    `${apiTrafficResult.errors} errors, latency ${fmtDist(apiTrafficResult.latency)}`);
   say(`  late by more than 1 s: ${r.over1s}; target p99 < 1 s: ${r.lateness.p99 < 1000 ? 'MET' : 'MISSED'}`);
   if (stages) {
     say(`  the workflow task that set each start timer (before the campaign): queued ${fmtDist(stages.setterQueued)}; ran ${fmtDist(stages.setterRan)}`);

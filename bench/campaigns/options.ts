@@ -14,6 +14,8 @@ const USAGE = `usage: npx tsx bench/campaigns.ts [options]
                         worker process, campaign without a rate) or both (default)
   --bookings N          bookings starting during the isolation campaign (default 300)
   --iso-rate R          give the isolation campaign ratePerSecond R (default: none, full speed)
+  --iso-api-rate R      API requests per second through the isolation window, with and without the
+                        campaign: bookings made ahead and reads, alternately (default 20; 0 = none)
   --iso-window S        their starts are spread over S seconds from 3 s after the submit (default: 70 % of
                         the throughput phase's time for --settings, else 40)
   --settings PxC        settings for the rate and isolation campaigns (default: KEEL_CAMPAIGN_PAGE_SIZE x
@@ -51,6 +53,7 @@ export function options() {
     bookings: { type: 'string', default: '300' },
     'iso-window': { type: 'string' },
     'iso-rate': { type: 'string' },
+    'iso-api-rate': { type: 'string', default: '20' },
     settings: { type: 'string' },
     'worker-pool-size': { type: 'string' },
     timeout: { type: 'string', default: '900' },
@@ -89,6 +92,7 @@ export function options() {
     rateModes: (rateMode === 'both' ? ['campaign', 'provider'] : [rateMode]) as Array<'campaign' | 'provider'>,
     bookings: int('bookings', values.bookings, 1),
     isoRate: values['iso-rate'] ? int('iso-rate', values['iso-rate'], 1) : undefined,
+    isoApiRate: int('iso-api-rate', values['iso-api-rate'], 0),
     isoWindowMs: values['iso-window'] ? int('iso-window', values['iso-window'], 5) * 1000 : undefined,
     settings: values.settings
       ? setting(values.settings, '--settings')
