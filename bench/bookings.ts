@@ -6,7 +6,9 @@
 //
 // 1. Throughput (bench/bookings/api-vs-raw.ts): POST /v1/bookings vs the same workflow started
 //    directly with startBookingWorkflow, in ABBA segments, and where the API's time goes.
-// 2. Start lateness (bench/bookings/lateness.ts): many bookings created through the API, all starting
+// 2. Duplicate storm (bench/bookings/duplicate-storm.ts): the same booking POSTed 50 times at once,
+//    20 rounds: every caller's latency, and one 201, the rest 200, one row, one run.
+// 3. Start lateness (bench/bookings/lateness.ts): many bookings created through the API, all starting
 //    within one minute; how late each 'start' event is, and from the histories where that came from.
 //
 // Services: TEMPORAL_ADDRESS / DATABASE_URL when given, otherwise the test harness's own code path
@@ -20,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { cpuJson, errorText, ms, p99Json, round } from './common';
 import { backgroundLoad, Cleanups, endRun, machineEnv, note, printEnd, runMain, say } from './harness/run';
 import { throughput } from './bookings/api-vs-raw';
+import { duplicateStorm } from './bookings/duplicate-storm';
 import { lateness } from './bookings/lateness';
 import { options } from './bookings/options';
 import { Bench, startStack } from './bookings/stack';
@@ -86,9 +89,11 @@ async function main(): Promise<number> {
   say(`  pools: API ${opts.apiPoolSize}, workers ${opts.workerPoolSize}; API log level ${opts.apiLogLevel} (to /dev/null); setup took ${setupS.toFixed(1)} s`);
 
   let tp: Awaited<ReturnType<typeof throughput>> | undefined;
+  let st: Awaited<ReturnType<typeof duplicateStorm>> | undefined;
   let lt: Awaited<ReturnType<typeof lateness>> | undefined;
   try {
     if (!opts.skipThroughput) tp = await throughput(b);
+    if (!opts.skipStorm) st = await duplicateStorm(b);
     if (!opts.skipLateness) lt = await lateness(b, tp?.api);
   } catch (err) {
     b.failures.push(`aborted: ${errorText(err)}`);
@@ -105,6 +110,9 @@ async function main(): Promise<number> {
   if (tp) {
     say(`  throughput (n=${opts.n}/side, c=${opts.concurrency}): API ${tp.api.startsPerSec.toFixed(1)} starts/s, raw ${tp.raw.startsPerSec.toFixed(1)} starts/s, ratio API/raw ${tp.ratio.toFixed(2)}`);
     say(`  latency p50/p99: API ${ms(tp.api.latency.p50)} / ${ms(tp.api.latency.p99)}, raw ${ms(tp.raw.latency.p50)} / ${ms(tp.raw.latency.p99)}`);
+  }
+  if (st) {
+    say(`  duplicate storm (${st.size} identical at once x ${st.rounds} rounds): p50 ${ms(st.latency.p50)}, p99 ${ms(st.latency.p99)}, max ${ms(st.latency.max)}; ${st.problems ? `${st.problems} PROBLEM(S)` : 'answers right (one 201, the rest 200, one row, one run)'}`);
   }
   if (lt) {
     say(`  lateness (n=${lt.n} over ${opts.lateWindowS} s, created at ${lt.createRate.toFixed(1)}/s): p50 ${ms(lt.lateness.p50)}, p99 ${ms(lt.lateness.p99)}, max ${ms(lt.lateness.max)}, late > 1 s: ${lt.over1s}`);
@@ -134,6 +142,12 @@ async function main(): Promise<number> {
       cpu: { api: cpuJson(tp.api.cpu), raw: cpuJson(tp.raw.cpu) },
       catchUpCpu: { api: tp.api.drainCpu && cpuJson(tp.api.drainCpu), raw: tp.raw.drainCpu && cpuJson(tp.raw.drainCpu) },
       diagnostics: tp.diagnostics,
+    },
+    duplicateStorm: st && {
+      rounds: st.rounds,
+      size: st.size,
+      latencyMs: { p50: round(st.latency.p50), p99: round(st.latency.p99), max: round(st.latency.max) },
+      problems: st.problems,
     },
     lateness: lt && {
       n: lt.n,

@@ -10,6 +10,8 @@ const USAGE = `usage: npm run bench -- [options]
   --late-window S       their start times are spread over S seconds (default 60)
   --late-margin S       lead time beyond the estimated creation time (default 15)
   --late-timeout S      how long after the window to wait for stragglers (default 120)
+  --storm-rounds R      duplicate storm: rounds, each with a fresh booking id (default 20)
+  --storm-size S        duplicate storm: identical POST /v1/bookings sent at once (default 50)
   --workers MODE        child (default) or inprocess
   --api-pool-size P     API database pool (default DATABASE_POOL_SIZE or 10, as api/main.ts)
   --worker-pool-size P  worker database pool (default DATABASE_POOL_SIZE or 10, as workers/main.ts)
@@ -17,7 +19,7 @@ const USAGE = `usage: npm run bench -- [options]
   --worker-overrides J  experiment: JSON WorkerOptions laid over workers/create.ts's, e.g.
                         '{"nonStickyToStickyPollRatio":1}' (printed; not for the reference figures)
   --temporal-db-file    experiment: own dev server on a SQLite file (WAL) instead of in-memory
-  --skip-throughput --skip-lateness --skip-diagnostics --skip-history
+  --skip-throughput --skip-storm --skip-lateness --skip-diagnostics --skip-history
 Env: TEMPORAL_ADDRESS (else a dev server is started), DATABASE_URL (else a throwaway PostgreSQL).`;
 
 export function options() {
@@ -30,6 +32,8 @@ export function options() {
     'late-window': { type: 'string', default: '60' },
     'late-margin': { type: 'string', default: '15' },
     'late-timeout': { type: 'string', default: '120' },
+    'storm-rounds': { type: 'string', default: '20' },
+    'storm-size': { type: 'string', default: '50' },
     workers: { type: 'string', default: 'child' },
     'api-pool-size': { type: 'string' },
     'worker-pool-size': { type: 'string' },
@@ -37,6 +41,7 @@ export function options() {
     'worker-overrides': { type: 'string', default: '' },
     'temporal-db-file': { type: 'boolean', default: false },
     'skip-throughput': { type: 'boolean', default: false },
+    'skip-storm': { type: 'boolean', default: false },
     'skip-lateness': { type: 'boolean', default: false },
     'skip-diagnostics': { type: 'boolean', default: false },
     'skip-history': { type: 'boolean', default: false },
@@ -58,6 +63,8 @@ export function options() {
     lateWindowS: int('late-window', values['late-window'], 1),
     lateMarginS: int('late-margin', values['late-margin'], 0),
     lateTimeoutS: int('late-timeout', values['late-timeout'], 1),
+    stormRounds: int('storm-rounds', values['storm-rounds'], 1),
+    stormSize: int('storm-size', values['storm-size'], 2),
     workers: values.workers as 'child' | 'inprocess',
     apiPoolSize: values['api-pool-size'] ? int('api-pool-size', values['api-pool-size'], 1) : env.DATABASE_POOL_SIZE,
     workerPoolSize: values['worker-pool-size'] ? int('worker-pool-size', values['worker-pool-size'], 1) : env.DATABASE_POOL_SIZE,
@@ -65,6 +72,7 @@ export function options() {
     workerOverrides,
     temporalDbFile: values['temporal-db-file'],
     skipThroughput: values['skip-throughput'],
+    skipStorm: values['skip-storm'],
     skipLateness: values['skip-lateness'],
     skipDiagnostics: values['skip-diagnostics'],
     skipHistory: values['skip-history'],
