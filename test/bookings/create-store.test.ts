@@ -91,7 +91,7 @@ describe('createBooking (one database call)', () => {
     const results = await Promise.all(tries.map((t) => createBooking(db, t, { actor: 'service:test' }, `booking-${t.bookingId}`)));
     const created = results.filter((r) => r.kind === 'created');
     expect(created).toHaveLength(1);
-    const winnerId = (created[0]).booking.id;
+    const winnerId = created[0].booking.id;
     for (const r of results) if (r.kind !== 'created') expect(r).toEqual({ kind: 'overlap', conflictingBookingId: winnerId });
     expect(await db.booking.count({ where: { carId } })).toBe(1);
     await expectSummaryEqualsRecount();
