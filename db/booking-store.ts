@@ -3,7 +3,7 @@
 // row, its event and the audit entry are written in one transaction, and a transition key makes a
 // repeated call a no-op.
 import { createHash } from 'node:crypto';
-import type { Db, Prisma } from './client';
+import { sqlPool, type Db, type Prisma } from './client';
 import { isUniqueViolation } from './errors';
 import { creationSummary, lockBookingForSummary, recordBookingSummary } from './dashboard-store';
 import type { BookingAction, BookingFacts, BookingStatus } from '../domain/booking';
@@ -82,6 +82,10 @@ function bookingFromJson(j: BookingJson): BookingRow {
   };
 }
 
+const CREATE_SQL = `SELECT * FROM "keel_create_booking"($1::varchar, $2::varchar, $3::varchar, $4::timestamptz, $5::timestamptz,
+  $6::int, $7::char(3), $8::char(64), $9::varchar, $10::varchar, $11::varchar, $12::jsonb, $13::varchar, $14::smallint,
+  $15::smallint, $16::int, $17::int)`;
+
 /**
  * Creation in one database call (keel_create_booking, prisma/migrations/20261204100000_create_booking_function):
  * the car lock, the existing-row and overlap checks, the row, its event, the audit entry and the
@@ -92,14 +96,18 @@ export async function createBooking(db: Db, b: NewBooking, who: Actor, workflowI
   const requestHash = bookingRequestHash(b);
   const summary = creationSummary(b.bookingId);
   const audit = JSON.stringify({ carId: b.carId, startsAt: b.startsAt.toISOString(), endsAt: b.endsAt.toISOString() });
+  const args = [
+    b.bookingId, b.customerId, b.carId, b.startsAt, b.endsAt, b.amountCents, b.currency, requestHash, workflowId,
+    who.actor, who.requestId ?? null, audit, summary.counterMetric, summary.counterShard, summary.revenueShard,
+    summary.lockClass, summary.lockId,
+  ];
   const attempt = async (): Promise<CreateResult> => {
-    const [r] = await db.$queryRaw<Array<{ outcome: CreateResult['kind']; conflicting_booking_id: string | null; booking: BookingJson | null }>>`
-      SELECT * FROM "keel_create_booking"(
-        ${b.bookingId}::varchar, ${b.customerId}::varchar, ${b.carId}::varchar, ${b.startsAt}::timestamptz, ${b.endsAt}::timestamptz,
-        ${b.amountCents}::int, ${b.currency}::char(3), ${requestHash}::char(64), ${workflowId}::varchar,
-        ${who.actor}::varchar, ${who.requestId ?? null}::varchar, ${audit}::jsonb,
-        ${summary.counterMetric}::varchar, ${summary.counterShard}::smallint, ${summary.revenueShard}::smallint,
-        ${summary.lockClass}::int, ${summary.lockId}::int)`;
+    type Row = { outcome: CreateResult['kind']; conflicting_booking_id: string | null; booking: BookingJson | null };
+    // Straight through pg where we have its pool: the same statement, a tenth of Prisma's CPU per call.
+    const pool = sqlPool(db);
+    const [r] = pool
+      ? (await pool.query<Row>(CREATE_SQL, args)).rows
+      : await db.$queryRawUnsafe<Row[]>(CREATE_SQL, ...args);
     if (r.outcome === 'overlap') return { kind: 'overlap', conflictingBookingId: r.conflicting_booking_id! };
     return { kind: r.outcome, booking: bookingFromJson(r.booking!) };
   };
@@ -131,8 +139,11 @@ export function lifecycleStarted(b: Pick<BookingRow, 'workflowStartedAt' | 'vers
 
 /** The durable "its workflow was started" marker (idempotent: the first time stays). */
 export async function markWorkflowStarted(db: Db, bookingId: string): Promise<void> {
-  // Raw: the same single UPDATE as updateMany, without the model query's planning in the API's event loop.
-  await db.$executeRaw`UPDATE "bookings" SET "workflow_started_at" = now() WHERE "id" = ${bookingId} AND "workflow_started_at" IS NULL`;
+  // One UPDATE by primary key, through pg where we have its pool (as createBooking, for the CPU).
+  const sql = `UPDATE "bookings" SET "workflow_started_at" = now() WHERE "id" = $1 AND "workflow_started_at" IS NULL`;
+  const pool = sqlPool(db);
+  if (pool) await pool.query(sql, [bookingId]);
+  else await db.$executeRawUnsafe(sql, bookingId);
 }
 
 export interface BookingChange extends Actor {
