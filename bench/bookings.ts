@@ -6,7 +6,9 @@
 //
 // 1. Throughput (bench/bookings/api-vs-raw.ts): POST /v1/bookings vs the same workflow started
 //    directly with startBookingWorkflow, in ABBA segments, and where the API's time goes.
-// 2. Connect at start (bench/bookings/connect-at-start.ts): bookings sharing one startsAt, connect at +250 ms.
+// 2. Duplicate storm (bench/bookings/duplicate-storm.ts): the same booking POSTed 50 times at once,
+//    20 rounds: every caller's latency, and one 201, the rest 200, one row, one run.
+// 2b. Connect at start (bench/bookings/connect-at-start.ts): bookings sharing one startsAt, connect at +250 ms.
 // 3. Start lateness (bench/bookings/lateness.ts): many bookings created through the API, all starting
 //    within one minute; how late each 'start' event is, from the histories where that came from, and
 //    what a transition costs (bench/bookings/transition-cost.ts); the floor workflow's lateness at the
@@ -29,6 +31,7 @@ import { throughput } from './bookings/api-vs-raw';
 import { capacity, printCapacity, writeFigures, type RampPoint } from './bookings/capacity';
 import { connectAtStart, type ConnectAtStart } from './bookings/connect-at-start';
 import { floorLateness, fmtWindow, type WindowResult } from './bookings/floor';
+import { duplicateStorm } from './bookings/duplicate-storm';
 import { lateness } from './bookings/lateness';
 import { statusJson, statusPage } from './bookings/status-page';
 import { options } from './bookings/options';
@@ -96,6 +99,7 @@ async function main(): Promise<number> {
   say(`  pools: API ${opts.apiPoolSize}, workers ${opts.workerPoolSize}; API log level ${opts.apiLogLevel} (to /dev/null); setup took ${setupS.toFixed(1)} s`);
 
   let tp: Awaited<ReturnType<typeof throughput>> | undefined;
+  let st: Awaited<ReturnType<typeof duplicateStorm>> | undefined;
   let lt: Awaited<ReturnType<typeof lateness>> | undefined;
   let floor: WindowResult | undefined;
   let sp: Awaited<ReturnType<typeof statusPage>> | undefined;
@@ -106,6 +110,7 @@ async function main(): Promise<number> {
   });
   try {
     if (!opts.skipThroughput) tp = await throughput(b);
+    if (!opts.skipStorm) st = await duplicateStorm(b);
     const rate = tp ? Math.min(tp.api.startsPerSec, tp.api.sustainedPerSec) : 30;
     if (!opts.skipConnect) for (const n of opts.connectN) connects.push(await connectAtStart(b, n, rate));
     if (!opts.skipLateness) {
@@ -145,6 +150,9 @@ async function main(): Promise<number> {
     say(`  latency p50/p99: API ${ms(tp.api.latency.p50)} / ${ms(tp.api.latency.p99)}, raw ${ms(tp.raw.latency.p50)} / ${ms(tp.raw.latency.p99)}`);
   }
   for (const c of connects) say(`  connect at start (+250 ms): ${c.accepted}/${c.n} accepted (${JSON.stringify(c.answers)})`);
+  if (st) {
+    say(`  duplicate storm (${st.size} identical at once x ${st.rounds} rounds): p50 ${ms(st.latency.p50)}, p99 ${ms(st.latency.p99)}, max ${ms(st.latency.max)}; ${st.problems ? `${st.problems} PROBLEM(S)` : 'answers right (one 201, the rest 200, one row, one run)'}`);
+  }
   if (lt) {
     say(`  lateness (n=${lt.n} over ${opts.lateWindowS} s, created at ${lt.createRate.toFixed(1)}/s): p50 ${ms(lt.lateness.p50)}, p99 ${ms(lt.lateness.p99)}, max ${ms(lt.lateness.max)}, late > 1 s: ${lt.over1s}`);
   }
@@ -206,6 +214,12 @@ async function main(): Promise<number> {
       })),
       largestUnder1sPerMinute: { keel: capacity(ramp, 'keel'), floor: capacity(ramp, 'floor') },
     } : undefined,
+    duplicateStorm: st && {
+      rounds: st.rounds,
+      size: st.size,
+      latencyMs: { p50: round(st.latency.p50), p99: round(st.latency.p99), max: round(st.latency.max) },
+      problems: st.problems,
+    },
     lateness: lt && {
       n: lt.n,
       started: lt.started,

@@ -60,6 +60,22 @@ export async function lockBookingForSummary(tx: Tx, bookingId: string): Promise<
     : null;
 }
 
+/**
+ * What a creation moves, for keel_create_booking (db/booking-store.ts createBooking), which applies it
+ * in SQL: exactly what recordBookingSummary(tx, null, <the new CONFIRMED booking>) writes (one
+ * bookings.CONFIRMED counter, no car activity, the revenue of the creation's bucket), with the
+ * sharding decided here, and the advisory lock every summary writer takes shared.
+ */
+export function creationSummary(bookingId: string) {
+  return {
+    counterMetric: 'bookings.CONFIRMED',
+    counterShard: shardOf(bookingId),
+    revenueShard: shardOf(bookingId, REVENUE_SHARDS),
+    lockClass: LOCK_CLASS,
+    lockId: LOCK_ID,
+  };
+}
+
 const contributesRevenue = (b: SummaryBooking | null) => b !== null && b.status !== 'CANCELLED';
 
 /**

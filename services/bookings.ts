@@ -1,6 +1,6 @@
 // Booking commands: create (row + workflow), read, and the actions a booking's workflow takes.
 import type { UpdateDefinition } from '@temporalio/common';
-import { createBooking as insertBooking, deleteUnstartedBooking, getBookingWithEvents, lifecycleStarted, markWorkflowStarted } from '../db/booking-store';
+import { bookingRequestHash, createBooking as insertBooking, deleteUnstartedBooking, getBookingWithEvents, lifecycleStarted, markWorkflowStarted } from '../db/booking-store';
 import { connectAllowed, statusByClock, workflowIdForBooking, type BookingFacts, type BookingStatus } from '../domain/booking';
 import { BookingStatusKey, CarIdKey, CustomerIdKey, NextTransitionAtKey } from '../domain/search-attributes';
 import {
@@ -69,6 +69,35 @@ export interface CreatedBooking {
  * the new run's first write is refused by the row's compare-and-set, so it cannot move the booking.
  */
 export async function createBooking(ctx: CommandContext, b: BookingFacts<string>): Promise<CreatedBooking> {
+  // Identical creates in flight in this process (a submit clicked again and again) share one attempt:
+  // the copies answer 200 with the first one's result instead of each queueing for the car's lock and
+  // then joining the run with a start call of its own. The key is the request's meaning, so only an
+  // identical request joins; one whose leader failed runs on its own (and meets the same database
+  // checks). Copies that reach another process are collapsed there the same way, and across
+  // processes by the database and the workflow id policy, as before.
+  const key = `${b.bookingId}\u0000${bookingRequestHash({ ...b, startsAt: new Date(b.startsAt), endsAt: new Date(b.endsAt) })}`;
+  let inFlight = creating.get(ctx.db);
+  if (!inFlight) creating.set(ctx.db, (inFlight = new Map<string, Promise<CreatedBooking>>()));
+  const leader = inFlight.get(key);
+  if (leader) {
+    const first = await leader.then((r) => r, () => undefined);
+    // The first one failed (Temporal unreachable, say): each copy then tries on its own, in parallel,
+    // as it would have without the first one.
+    return first ? { ...first, created: false } : createOnce(ctx, b);
+  }
+  const attempt = createOnce(ctx, b);
+  inFlight.set(key, attempt);
+  try {
+    return await attempt;
+  } finally {
+    inFlight.delete(key);
+  }
+}
+
+/** Creates in flight per database client (one per app), by bookingId + request hash. */
+const creating = new WeakMap<object, Map<string, Promise<CreatedBooking>>>();
+
+async function createOnce(ctx: CommandContext, b: BookingFacts<string>): Promise<CreatedBooking> {
   const workflowId = workflowIdForBooking(b.bookingId);
   const booking = { ...b, startsAt: new Date(b.startsAt), endsAt: new Date(b.endsAt) };
   const result = await insertBooking(ctx.db, booking, meta(ctx), workflowId);

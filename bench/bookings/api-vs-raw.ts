@@ -172,7 +172,7 @@ async function diagnostics(b: Bench, apiR: SideResult, rawR: SideResult): Promis
   say(`\n  diagnostics (same concurrency, ${opts.n} each):`);
   say(`  http floor ${f.startsPerSec.toFixed(1).padStart(7)} req/s  POST /v1/bookings answered 400 by validation: pino-http, json, auth, zod, no DB, no Temporal`);
   say(`  ${''.padEnd(10)} latency ${fmtDist(f.latency)}; ${fmtCpu(f.cpu)}`);
-  say(`  db only    ${d.startsPerSec.toFixed(1).padStart(7)} tx/s   createBooking() transaction alone (pool ${opts.apiPoolSize}), no HTTP, no workflow`);
+  say(`  db only    ${d.startsPerSec.toFixed(1).padStart(7)} tx/s   createBooking() alone (one database call) (pool ${opts.apiPoolSize}), no HTTP, no workflow`);
   say(`  ${''.padEnd(10)} latency ${fmtDist(d.latency)}; ${fmtCpu(d.cpu)}`);
   const perStart = (r: number) => 1000 / r;
   say(

@@ -14,6 +14,8 @@ const USAGE = `usage: npm run bench -- [options]
                         500,1000,2000,4000; the --late-n point is the headline and is measured once)
   --connect-n LIST      bookings sharing one startsAt for "connect at start" (default 200,2000)
   --out DIR             where the JSON figures and the capacity chart are written (default .data/bench)
+  --storm-rounds R      duplicate storm: rounds, each with a fresh booking id (default 20)
+  --storm-size S        duplicate storm: identical POST /v1/bookings sent at once (default 50)
   --workers MODE        child (default) or inprocess
   --api-pool-size P     API database pool (default DATABASE_POOL_SIZE or 10, as api/main.ts)
   --worker-pool-size P  worker database pool (default DATABASE_POOL_SIZE or 10, as workers/main.ts)
@@ -22,7 +24,8 @@ const USAGE = `usage: npm run bench -- [options]
                         '{"nonStickyToStickyPollRatio":1}' (printed; not for the reference figures)
   --temporal-db-file    experiment: own dev server on a SQLite file (WAL) instead of in-memory
   --status-seconds S    how long each status page phase drives its path (default 10)
-  --skip-throughput --skip-lateness --skip-status --skip-diagnostics --skip-history --skip-ramp --skip-floor --skip-connect
+  --skip-throughput --skip-storm --skip-lateness --skip-status --skip-diagnostics --skip-history --skip-ramp
+  --skip-floor --skip-connect
 Env: TEMPORAL_ADDRESS (else a dev server is started), DATABASE_URL (else a throwaway PostgreSQL).`;
 
 export function options() {
@@ -38,6 +41,8 @@ export function options() {
     ramp: { type: 'string', default: '500,1000,2000,4000' },
     'connect-n': { type: 'string', default: '200,2000' },
     out: { type: 'string', default: '.data/bench' },
+    'storm-rounds': { type: 'string', default: '20' },
+    'storm-size': { type: 'string', default: '50' },
     workers: { type: 'string', default: 'child' },
     'api-pool-size': { type: 'string' },
     'worker-pool-size': { type: 'string' },
@@ -45,6 +50,7 @@ export function options() {
     'worker-overrides': { type: 'string', default: '' },
     'temporal-db-file': { type: 'boolean', default: false },
     'skip-throughput': { type: 'boolean', default: false },
+    'skip-storm': { type: 'boolean', default: false },
     'skip-lateness': { type: 'boolean', default: false },
     'skip-status': { type: 'boolean', default: false },
     'status-seconds': { type: 'string', default: '10' },
@@ -78,6 +84,8 @@ export function options() {
     lateWindowS: int('late-window', values['late-window'], 1),
     lateMarginS: int('late-margin', values['late-margin'], 0),
     lateTimeoutS: int('late-timeout', values['late-timeout'], 1),
+    stormRounds: int('storm-rounds', values['storm-rounds'], 1),
+    stormSize: int('storm-size', values['storm-size'], 2),
     workers: values.workers as 'child' | 'inprocess',
     apiPoolSize: values['api-pool-size'] ? int('api-pool-size', values['api-pool-size'], 1) : env.DATABASE_POOL_SIZE,
     workerPoolSize: values['worker-pool-size'] ? int('worker-pool-size', values['worker-pool-size'], 1) : env.DATABASE_POOL_SIZE,
@@ -85,6 +93,7 @@ export function options() {
     workerOverrides,
     temporalDbFile: values['temporal-db-file'],
     skipThroughput: values['skip-throughput'],
+    skipStorm: values['skip-storm'],
     skipLateness: values['skip-lateness'],
     skipStatus: values['skip-status'],
     statusSeconds: int('status-seconds', values['status-seconds'], 1),

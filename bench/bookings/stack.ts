@@ -24,6 +24,8 @@ import type { Options } from './options';
 export interface Stack extends Services {
   workflows: BookingWorkflowConfig;
   apiPort: number;
+  /** The API's service token, for a driver with its own connections (the duplicate storm). */
+  token: string;
   apiConnections: () => number;
   /** The API's error-level log lines (JSON), for explaining 5xx answers. */
   errorLog: string;
@@ -127,7 +129,7 @@ export async function startStack(opts: Options, tag: string, cleanups: Cleanups)
   };
   if (workerPid) groups.workers = () => treeTicks(workerPid);
   return {
-    ...services, workflows, apiPort: driver.port, apiConnections: () => connections, errorLog, driver, metricsPort,
+    ...services, workflows, apiPort: driver.port, token, apiConnections: () => connections, errorLog, driver, metricsPort,
     cpu: new CpuMeter({ ...groups, ...services.serverCpu }), workerPid,
   };
 }

@@ -4,6 +4,7 @@ import pino from 'pino';
 import request from 'supertest';
 import { createApp } from '../../api/app';
 import { createDb, type Db } from '../../db/client';
+import { readDashboard } from '../../db/dashboard-store';
 import { createTestDatabase } from '../helpers/database';
 import { DEFAULT_CAMPAIGN_SETTINGS, bookingBody } from '../helpers/stack';
 import { loadRunbooks } from '../../runbooks/load';
@@ -52,6 +53,19 @@ test('Temporal unreachable: POST /v1/bookings answers 503 and the booking row is
   expect(await db.booking.count({ where: { id: body.bookingId } })).toBe(0);
   expect(await db.bookingEvent.count({ where: { bookingId: body.bookingId } })).toBe(0);
 }, 60_000);
+
+test('Temporal unreachable: identical creates sent at once all answer 503 and leave no row, event or count behind', async () => {
+  const body = bookingBody();
+  const api = app(db);
+  const answers = await Promise.all(Array.from({ length: 5 }, () => request(api).post('/v1/bookings').set('Authorization', `Bearer ${KEY}`).send(body)));
+  expect(answers.map((r) => r.status)).toEqual([503, 503, 503, 503, 503]);
+  for (const r of answers) expect(r.body.error.code).toBe('TEMPORAL_UNAVAILABLE');
+  expect(await db.booking.count({ where: { id: body.bookingId } })).toBe(0);
+  expect(await db.bookingEvent.count({ where: { bookingId: body.bookingId } })).toBe(0);
+  const dashboard = await readDashboard(db, { timeZone: 'UTC' });
+  expect(dashboard.bookingsByStatus.CONFIRMED).toBe(0);
+  expect(dashboard.revenueToday.byCurrency).toEqual({});
+}, 120_000);
 
 test('database unreachable: reads answer 503 DATABASE_UNAVAILABLE; /readyz says which dependency is down', async () => {
   const res = await request(app(deadDb)).get('/v1/bookings/any-id').set('Authorization', `Bearer ${KEY}`);
