@@ -49,9 +49,6 @@ export interface WorkerDeps {
   logger?: Logger;
 }
 
-/** Workflow tasks a bookings worker runs at once (see createWorker). */
-export const BOOKING_WORKFLOW_TASK_SLOTS = 10;
-
 export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promise<Worker> {
   // Provider error texts lose any address before an activity logs or records them (providers/redacting.ts).
   const providers = redactingProviders(deps.providers);
@@ -64,16 +61,9 @@ export async function createWorker(name: TaskQueueName, deps: WorkerDeps): Promi
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
   switch (name) {
     case 'bookings':
-      return Worker.create({
-        ...common,
-        ...workflows,
-        activities: createBookingActivities({ db: deps.db }),
-        // Few workflow tasks in hand at once (the SDK's default is 40). A workflow's clock is its task's
-        // start, and the server arms a timer when the task completes: every task that waits inside a
-        // busy worker for the one workflow thread arms its timer that much late. Left with the server
-        // instead, the wait costs nothing. Measured in bench/README.md ("worker tuning").
-        maxConcurrentWorkflowTaskExecutions: BOOKING_WORKFLOW_TASK_SLOTS,
-      });
+      // The SDK's default task slots (40): fewer arm timers more exactly but fall off the sticky queue
+      // at the peak rate (bench/README.md, "Worker tuning").
+      return Worker.create({ ...common, ...workflows, activities: createBookingActivities({ db: deps.db }) });
     case 'notifications':
       // Campaign workflows and every message activity: a campaign of any size competes only with other
       // messages, never with booking transitions.
