@@ -5,7 +5,7 @@
 // complete a step, post a public update and find it on /status, resolve.
 import type { Locator } from 'playwright-core';
 import type { IncidentState, RunbookSnapshot, Severity } from '../../domain/incident';
-import { openBrowser, requireChromium, seeText as browserSeeText, type OpenBrowser } from '../helpers/browser';
+import { loadUntilVisible, openBrowser, requireChromium, seeText as browserSeeText, type OpenBrowser } from '../helpers/browser';
 import { eventually, startStack, type Stack } from '../helpers/stack';
 
 const SCREENSHOT = '/tmp/console-incident.png';
@@ -127,9 +127,10 @@ test('a commander declares, runs and resolves an incident from the console', asy
   await seeText(page.getByTestId('public-update'), 'Some customers in Lyon cannot unlock cars.');
   await seeText(page.getByTestId('public-update'), 'Major outage');
 
-  // ... is on the public status page.
+  // ... is on the public status page, within about a second (it is re-rendered when its version poll
+  // sees the change, so the first load may still be the previous page).
   const status = await context.newPage();
-  await status.goto(`${base}/status`);
+  await loadUntilVisible(status, `${base}/status`, status.locator('ul.components li').filter({ hasText: 'car-unlock' }).filter({ hasText: 'Major outage' }));
   await seeText(status.locator('ul.components li').filter({ hasText: 'car-unlock' }), 'Major outage');
   await seeText(status.locator('body'), 'Some customers in Lyon cannot unlock cars. Next update in 30 minutes.');
   await status.close();

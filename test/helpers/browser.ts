@@ -95,3 +95,20 @@ export async function seeText(locator: Locator, text: string | RegExp, timeout =
     throw new Error(`${(err as Error).message}\npage errors shown: ${JSON.stringify(errors)}\nscreenshot: ${screenshotPath}`, { cause: err });
   }
 }
+
+/**
+ * Load `url` until `locator` is visible: for a page that does not refresh itself and may lag a write
+ * (the status page is rendered once per change, found by a version poll each second).
+ */
+export async function loadUntilVisible(page: Page, url: string, locator: Locator, timeout = 15_000, screenshotPath = FAILURE_SCREENSHOT): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    await page.goto(url);
+    if (await locator.first().isVisible()) return;
+    if (Date.now() > deadline) {
+      await page.screenshot({ path: screenshotPath, fullPage: true }).catch(() => undefined);
+      throw new Error(`${url} did not show ${String(locator)} within ${timeout} ms\nscreenshot: ${screenshotPath}`);
+    }
+    await page.waitForTimeout(250);
+  }
+}
