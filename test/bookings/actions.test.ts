@@ -93,13 +93,17 @@ test('with the bookings worker down, cancel answers 503 WORKER_UNAVAILABLE with 
 test('with no worker polling, a cancel that timed out is applied when the worker returns, even if the client never retries', async () => {
   const body = bookingBody();
   await stack.api().post('/v1/bookings', body).expect(201);
+  // The workflow's first task has completed before the workers stop (under load it may still be in
+  // flight in the stopping worker), so the cancel is the only task left waiting for a worker.
+  await eventually(async () => (await stack.client.workflow.getHandle(`booking-${body.bookingId}`).describe()).historyLength > 3, 30_000);
   await stack.stopWorkers();
   try {
     await stack.api().post(`/v1/bookings/${body.bookingId}/cancel`, {}).set('Idempotency-Key', 'cancel-late').expect(503);
   } finally {
     await stack.startWorkers();
   }
-  const deadline = Date.now() + 30_000;
+  // A returning worker may first wait out the old worker's sticky queue (its schedule-to-start timeout).
+  const deadline = Date.now() + 60_000;
   while ((await eventsOf(body.bookingId, 'cancel')) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   expect(await eventsOf(body.bookingId, 'cancel')).toBe(1);
   // The retry now finds the late-applied result (the workflow has closed; Temporal still answers it).
@@ -110,7 +114,7 @@ test('with no worker polling, a cancel that timed out is applied when the worker
   expect(retried.status).toBe(200);
   expect(retried.body.status).toBe('CANCELLED');
   expect(await eventsOf(body.bookingId, 'cancel')).toBe(1);
-});
+}, 150_000);
 
 test('bookings worker frozen (SIGSTOP): cancel answers 503 within the deadline; after SIGCONT the same request answers 200 with exactly one cancel event', async () => {
   // A worker process that holds its task and does nothing. This test's bookings run on a stack of their
