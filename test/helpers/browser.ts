@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import type { Stack } from './stack';
+import { eventually, type Stack } from './stack';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -101,14 +101,13 @@ export async function seeText(locator: Locator, text: string | RegExp, timeout =
  * (the status page is rendered once per change, found by a version poll each second).
  */
 export async function loadUntilVisible(page: Page, url: string, locator: Locator, timeout = 15_000, screenshotPath = FAILURE_SCREENSHOT): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    await page.goto(url);
-    if (await locator.first().isVisible()) return;
-    if (Date.now() > deadline) {
-      await page.screenshot({ path: screenshotPath, fullPage: true }).catch(() => undefined);
-      throw new Error(`${url} did not show ${String(locator)} within ${timeout} ms\nscreenshot: ${screenshotPath}`);
-    }
-    await page.waitForTimeout(250);
+  try {
+    await eventually(async () => {
+      await page.goto(url);
+      return locator.first().isVisible();
+    }, timeout, 250);
+  } catch (err) {
+    await page.screenshot({ path: screenshotPath, fullPage: true }).catch(() => undefined);
+    throw new Error(`${url} did not show ${String(locator)}: ${(err as Error).message}\nscreenshot: ${screenshotPath}`, { cause: err });
   }
 }
